@@ -1,0 +1,484 @@
+//! The validated settings of a node, read once from the builder and the environment.
+//!
+//! Owns: [`Config`] (what the runtime reads), [`ConfigBuilder`] (how it is made),
+//! [`ConfigError`] (why it was refused), and the `COREMESH_*` variables below. Each
+//! setting comes from its builder method if called, else from its variable if set,
+//! else from its default; a variable whose builder method was called is not read.
+//!
+//! | Variable                   | Builder method      | Default | Accepted            |
+//! |----------------------------|---------------------|---------|---------------------|
+//! | `COREMESH_CORES`           | `cores`             | below   | list: `0-3,6`       |
+//! | `COREMESH_CONTROL_CORE`    | `control_core`      | below   | one CPU             |
+//! | `COREMESH_MAILBOX_BYTES`   | `mailbox_bytes_max` | 1 MiB   | 4 KiB..=1 GiB       |
+//! | `COREMESH_RING_BYTES`      | `ring_bytes`        | 256 KiB | power of two, same  |
+//! | `COREMESH_IDLE_SPIN_US`    | `idle_spin_us`      | 50      | 0..=1 000 000       |
+//! | `COREMESH_INIT_TIMEOUT_MS` | `init_timeout_ms`   | 5000    | 1..=86 400 000      |
+//! | `COREMESH_ASK_TIMEOUT_MS`  | `ask_timeout_ms`    | 5000    | 1..=86 400 000      |
+//!
+//! CPUs must be in the allowed set, listed once, at most 4096 workers; whitespace
+//! around list items and numbers is tolerated, an empty value is an error.
+//!
+//! CPU defaults, from the allowed set (`sched_getaffinity`): with three or more allowed
+//! CPUs the workers are all but the last and the control thread has the last to itself;
+//! with one or two, the workers are all of them and the control thread shares the last
+//! ([`Config::control_shares_worker_cpu`], which the runtime logs). Workers given without
+//! a control CPU: control takes the first allowed CPU that is not a worker, else shares
+//! the last worker's. A control CPU given without workers: the workers are the other
+//! allowed CPUs when that leaves two or more, else all allowed CPUs (shared). A default
+//! worker list keeps the first 4096 CPUs on larger machines.
+//!
+//! Must never: fall back silently on a bad value (every refusal is a [`ConfigError`]
+//! naming the variable or builder method and the value), or read the environment after
+//! [`ConfigBuilder::build`] returns: a [`Config`] is plain data.
+//!
+//! Why timeouts are capped at a day: the runtime adds them to `Instant`s, and a deadline
+//! past the clock's range would panic there instead of being refused here.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::sync::Arc;
+
+#[path = "config/cpu_set.rs"]
+mod cpu_set;
+
+#[cfg(test)]
+#[path = "config/tests.rs"]
+mod tests;
+
+const CORES_VAR: &str = "COREMESH_CORES";
+const CONTROL_VAR: &str = "COREMESH_CONTROL_CORE";
+
+/// The most worker cores a node may have (the width of the cross-core ring grid).
+pub(crate) const WORKER_CPUS_MAX: usize = 4096;
+const BYTES_MIN: u64 = 4096;
+const BYTES_MAX: u64 = 1 << 30;
+const TIMEOUT_MS_MAX: u64 = 24 * 60 * 60 * 1000;
+
+const MAILBOX_BYTES: Setting = Setting {
+    method: "ConfigBuilder::mailbox_bytes_max",
+    var: "COREMESH_MAILBOX_BYTES",
+    min: BYTES_MIN,
+    max: BYTES_MAX,
+    power_of_two: false,
+    default: 1 << 20,
+};
+const RING_BYTES: Setting = Setting {
+    method: "ConfigBuilder::ring_bytes",
+    var: "COREMESH_RING_BYTES",
+    min: BYTES_MIN,
+    max: BYTES_MAX,
+    power_of_two: true,
+    default: 256 << 10,
+};
+const IDLE_SPIN_US: Setting = Setting {
+    method: "ConfigBuilder::idle_spin_us",
+    var: "COREMESH_IDLE_SPIN_US",
+    min: 0,
+    max: 1_000_000,
+    power_of_two: false,
+    default: 50,
+};
+const INIT_TIMEOUT_MS: Setting = Setting {
+    method: "ConfigBuilder::init_timeout_ms",
+    var: "COREMESH_INIT_TIMEOUT_MS",
+    min: 1,
+    max: TIMEOUT_MS_MAX,
+    power_of_two: false,
+    default: 5000,
+};
+const ASK_TIMEOUT_MS: Setting = Setting {
+    method: "ConfigBuilder::ask_timeout_ms",
+    var: "COREMESH_ASK_TIMEOUT_MS",
+    min: 1,
+    max: TIMEOUT_MS_MAX,
+    power_of_two: false,
+    default: 5000,
+};
+
+// Byte sizes are validated as u64 and stored as usize: the cap must fit.
+const _: () = assert!(BYTES_MAX <= usize::MAX as u64);
+
+/// Why a configuration was refused. `var` names the environment variable (such as
+/// `COREMESH_CORES`) or the builder method (such as `ConfigBuilder::ring_bytes`) the bad
+/// value came from; `value` is that value as given.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The value does not parse; `reason` says where and why.
+    #[error("{var}={value}: {reason}")]
+    Malformed {
+        /// Variable or builder method.
+        var: String,
+        /// The value as given (lossily decoded when not UTF-8).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A CPU outside this process's allowed set (taskset, cgroup cpuset).
+    #[error(
+        "{var}={value}: CPU {cpu} is not in this process's allowed set {{{}}}",
+        cpu_set::format_cpu_list(.allowed)
+    )]
+    CpuNotAllowed {
+        /// Variable or builder method.
+        var: String,
+        /// The value as given.
+        value: String,
+        /// The first CPU of the value that is not allowed.
+        cpu: usize,
+        /// The allowed set, ascending.
+        allowed: Vec<usize>,
+    },
+    /// A CPU listed twice, directly or through overlapping ranges.
+    #[error("{var}={value}: CPU {cpu} is listed more than once")]
+    DuplicateCpu {
+        /// Variable or builder method.
+        var: String,
+        /// The value as given.
+        value: String,
+        /// The first repeated CPU.
+        cpu: usize,
+    },
+    /// Set, but to an empty value (or only whitespace; for a builder, no CPUs).
+    #[error("{var} is set but empty; leave it unset for the default")]
+    Empty {
+        /// Variable or builder method.
+        var: String,
+    },
+    /// A number outside its bounds.
+    #[error("{var}={value}: must be between {min} and {max}")]
+    OutOfRange {
+        /// Variable or builder method.
+        var: String,
+        /// The value as given.
+        value: String,
+        /// The smallest accepted value.
+        min: u64,
+        /// The largest accepted value.
+        max: u64,
+    },
+    /// A size that must be a power of two (`COREMESH_RING_BYTES`).
+    #[error("{var}={value}: must be a power of two")]
+    NotPowerOfTwo {
+        /// Variable or builder method.
+        var: String,
+        /// The value as given.
+        value: String,
+    },
+    /// More worker CPUs than a node supports.
+    #[error("{var}={value}: {count} CPUs listed, at most {max} are supported")]
+    TooManyCpus {
+        /// Variable or builder method.
+        var: String,
+        /// The value as given.
+        value: String,
+        /// How many CPUs it lists.
+        count: usize,
+        /// The most a node supports.
+        max: usize,
+    },
+    /// The OS would not say which CPUs this process may use.
+    #[error("cannot read this process's allowed CPU set (sched_getaffinity): {reason}")]
+    AffinityUnavailable {
+        /// What the OS said.
+        reason: String,
+    },
+}
+
+/// The validated settings of a node. Plain data: nothing here reads the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    worker_cpus: Vec<usize>,
+    control_cpu: usize,
+    control_shares_worker_cpu: bool,
+    mailbox_bytes_max: usize,
+    ring_bytes: usize,
+    idle_spin_us: u64,
+    init_timeout_ms: u64,
+    ask_timeout_ms: u64,
+}
+
+impl Config {
+    /// A builder with nothing set: [`build`](ConfigBuilder::build) reads each unset
+    /// setting from its `COREMESH_*` variable, else uses its default.
+    ///
+    /// ```
+    /// use coremesh::Config;
+    ///
+    /// let config = Config::builder()
+    ///     .allowed_cpus([0, 1, 2, 3]) // pretend: this example must not depend on the machine
+    ///     .env_source(|_| None) // nor on the environment
+    ///     .cores([0, 1])
+    ///     .ring_bytes(64 << 10)
+    ///     .build()?;
+    /// assert_eq!(config.worker_cpus(), &[0, 1]);
+    /// assert_eq!(config.control_cpu(), 2);
+    /// assert!(!config.control_shares_worker_cpu());
+    /// assert_eq!(config.ring_bytes(), 65536);
+    /// assert_eq!(config.ask_timeout_ms(), 5000);
+    /// # Ok::<(), coremesh::ConfigError>(())
+    /// ```
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Everything from the environment, defaults elsewhere; the CPUs from this
+    /// process's allowed set. Same as `Config::builder().build()`.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::builder().build()
+    }
+
+    /// The worker cores' CPUs, one entry per core, in order: `CoreId(i)` runs on
+    /// `worker_cpus()[i]`. Never empty, at most 4096 entries, no repeats.
+    pub fn worker_cpus(&self) -> &[usize] {
+        &self.worker_cpus
+    }
+
+    /// The CPU of the control thread (gossip, connection setup, signals).
+    pub fn control_cpu(&self) -> usize {
+        self.control_cpu
+    }
+
+    /// Whether [`control_cpu`](Self::control_cpu) is also a worker's CPU (on machines
+    /// with one or two allowed CPUs, or when set so). The runtime logs it.
+    pub fn control_shares_worker_cpu(&self) -> bool {
+        self.control_shares_worker_cpu
+    }
+
+    /// The bound on one actor's mailbox, in bytes of queued messages.
+    pub fn mailbox_bytes_max(&self) -> usize {
+        self.mailbox_bytes_max
+    }
+
+    /// The capacity of each cross-core SPSC ring, in bytes; a power of two.
+    pub fn ring_bytes(&self) -> usize {
+        self.ring_bytes
+    }
+
+    /// How long an idle core keeps polling before it parks, in microseconds.
+    pub fn idle_spin_us(&self) -> u64 {
+        self.idle_spin_us
+    }
+
+    /// How long an actor's async init may take before its spawn fails, in milliseconds.
+    pub fn init_timeout_ms(&self) -> u64 {
+        self.init_timeout_ms
+    }
+
+    /// The timeout of an ask that does not set its own, in milliseconds.
+    pub fn ask_timeout_ms(&self) -> u64 {
+        self.ask_timeout_ms
+    }
+}
+
+type EnvFn = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// Where unset settings are looked up.
+#[derive(Clone, Default)]
+enum EnvSource {
+    /// `std::env::var_os`, refusing values that are not UTF-8.
+    #[default]
+    Process,
+    /// An injected lookup (tests).
+    Custom(Arc<EnvFn>),
+}
+
+impl EnvSource {
+    /// The value of `var`: `None` when unset; `Some("")` when set but empty.
+    fn get(&self, var: &str) -> Result<Option<String>, ConfigError> {
+        match self {
+            EnvSource::Process => decode_env(var, std::env::var_os(var)),
+            EnvSource::Custom(lookup) => Ok(lookup(var)),
+        }
+    }
+}
+
+/// A raw environment value as text; non-UTF-8 is refused, not replaced.
+fn decode_env(var: &str, raw: Option<OsString>) -> Result<Option<String>, ConfigError> {
+    match raw {
+        None => Ok(None),
+        Some(raw) => raw.into_string().map(Some).map_err(|raw| ConfigError::Malformed {
+            var: var.to_owned(),
+            value: raw.to_string_lossy().into_owned(),
+            reason: "not valid UTF-8".to_owned(),
+        }),
+    }
+}
+
+/// Builds a [`Config`]; see the module docs for each setting's variable and default.
+/// Values set here win over the environment and are validated the same way.
+#[derive(Clone, Default)]
+pub struct ConfigBuilder {
+    cores: Option<Vec<usize>>,
+    control_core: Option<usize>,
+    mailbox_bytes_max: Option<usize>,
+    ring_bytes: Option<usize>,
+    idle_spin_us: Option<u64>,
+    init_timeout_ms: Option<u64>,
+    ask_timeout_ms: Option<u64>,
+    env: EnvSource,
+    allowed_cpus: Option<Vec<usize>>,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env = match self.env {
+            EnvSource::Process => "process environment",
+            EnvSource::Custom(_) => "custom lookup",
+        };
+        f.debug_struct("ConfigBuilder")
+            .field("cores", &self.cores)
+            .field("control_core", &self.control_core)
+            .field("mailbox_bytes_max", &self.mailbox_bytes_max)
+            .field("ring_bytes", &self.ring_bytes)
+            .field("idle_spin_us", &self.idle_spin_us)
+            .field("init_timeout_ms", &self.init_timeout_ms)
+            .field("ask_timeout_ms", &self.ask_timeout_ms)
+            .field("env_source", &env)
+            .field("allowed_cpus", &self.allowed_cpus)
+            .finish()
+    }
+}
+
+impl ConfigBuilder {
+    /// The worker cores' CPUs, in order (`CoreId(i)` runs on the i-th). Overrides
+    /// `COREMESH_CORES`. Must be non-empty, at most 4096, no repeats, all allowed.
+    pub fn cores(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.cores = Some(cpus.into_iter().collect());
+        self
+    }
+
+    /// The control thread's CPU; it may be a worker's. Overrides `COREMESH_CONTROL_CORE`.
+    pub fn control_core(mut self, cpu: usize) -> Self {
+        self.control_core = Some(cpu);
+        self
+    }
+
+    /// The per-actor mailbox bound in bytes, 4 KiB..=1 GiB. Overrides
+    /// `COREMESH_MAILBOX_BYTES`.
+    pub fn mailbox_bytes_max(mut self, n: usize) -> Self {
+        self.mailbox_bytes_max = Some(n);
+        self
+    }
+
+    /// Each cross-core ring's capacity in bytes: a power of two, 4 KiB..=1 GiB.
+    /// Overrides `COREMESH_RING_BYTES`.
+    pub fn ring_bytes(mut self, n: usize) -> Self {
+        self.ring_bytes = Some(n);
+        self
+    }
+
+    /// How long an idle core polls before parking, 0..=1 000 000 µs. Overrides
+    /// `COREMESH_IDLE_SPIN_US`.
+    pub fn idle_spin_us(mut self, us: u64) -> Self {
+        self.idle_spin_us = Some(us);
+        self
+    }
+
+    /// The actor async-init timeout, 1..=86 400 000 ms. Overrides
+    /// `COREMESH_INIT_TIMEOUT_MS`.
+    pub fn init_timeout_ms(mut self, ms: u64) -> Self {
+        self.init_timeout_ms = Some(ms);
+        self
+    }
+
+    /// The default ask timeout, 1..=86 400 000 ms. Overrides `COREMESH_ASK_TIMEOUT_MS`.
+    pub fn ask_timeout_ms(mut self, ms: u64) -> Self {
+        self.ask_timeout_ms = Some(ms);
+        self
+    }
+
+    /// Replace the environment lookup (tests inject a map); default is the process
+    /// environment (`std::env::var_os`, refusing non-UTF-8 values). `None` means unset;
+    /// `Some("")` is set but empty, an error.
+    pub fn env_source(mut self, f: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = EnvSource::Custom(Arc::new(f));
+        self
+    }
+
+    /// Replace the allowed CPU set (tests); default is `sched_getaffinity` of this
+    /// process, read in [`build`](Self::build). Order and repeats do not matter.
+    pub fn allowed_cpus(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.allowed_cpus = Some(cpus.into_iter().collect());
+        self
+    }
+
+    /// Validates every setting and reads the ones not set here from the environment.
+    /// The returned [`Config`] never looks at the environment again.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let env = &self.env;
+        let (worker_cpus, control_cpu) =
+            cpu_set::choose(self.cores, self.control_core, self.allowed_cpus, env)?;
+
+        let bytes = |n: Option<usize>| n.map(|n| u64::try_from(n).unwrap_or(u64::MAX));
+        let mailbox_bytes_max = MAILBOX_BYTES.resolve(bytes(self.mailbox_bytes_max), env)?;
+        let ring_bytes = RING_BYTES.resolve(bytes(self.ring_bytes), env)?;
+        let idle_spin_us = IDLE_SPIN_US.resolve(self.idle_spin_us, env)?;
+        let init_timeout_ms = INIT_TIMEOUT_MS.resolve(self.init_timeout_ms, env)?;
+        let ask_timeout_ms = ASK_TIMEOUT_MS.resolve(self.ask_timeout_ms, env)?;
+
+        Ok(Config {
+            control_shares_worker_cpu: worker_cpus.contains(&control_cpu),
+            worker_cpus,
+            control_cpu,
+            // Both are at most BYTES_MAX, which fits in usize (asserted above).
+            mailbox_bytes_max: mailbox_bytes_max as usize,
+            ring_bytes: ring_bytes as usize,
+            idle_spin_us,
+            init_timeout_ms,
+            ask_timeout_ms,
+        })
+    }
+}
+
+/// One numeric setting: its names, bounds and default.
+struct Setting {
+    method: &'static str,
+    var: &'static str,
+    min: u64,
+    max: u64,
+    power_of_two: bool,
+    default: u64,
+}
+
+impl Setting {
+    /// The builder's value if given, else the variable's if set, else the default;
+    /// validated against the bounds either way.
+    fn resolve(&self, builder: Option<u64>, env: &EnvSource) -> Result<u64, ConfigError> {
+        if let Some(value) = builder {
+            return self.check(self.method, value, &value.to_string());
+        }
+        let Some(text) = env.get(self.var)? else {
+            return Ok(self.default);
+        };
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(ConfigError::Empty { var: self.var.to_owned() });
+        }
+        if !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Malformed {
+                var: self.var.to_owned(),
+                value: text.clone(),
+                reason: format!("{trimmed:?} is not a whole number"),
+            });
+        }
+        match trimmed.parse::<u64>() {
+            Ok(value) => self.check(self.var, value, &text),
+            // All digits, so it failed by overflowing u64: far above `max`.
+            Err(_) => Err(self.out_of_range(self.var, &text)),
+        }
+    }
+
+    fn check(&self, var: &str, value: u64, shown: &str) -> Result<u64, ConfigError> {
+        if value < self.min || value > self.max {
+            return Err(self.out_of_range(var, shown));
+        }
+        if self.power_of_two && !value.is_power_of_two() {
+            return Err(ConfigError::NotPowerOfTwo { var: var.to_owned(), value: shown.to_owned() });
+        }
+        Ok(value)
+    }
+
+    fn out_of_range(&self, var: &str, shown: &str) -> ConfigError {
+        ConfigError::OutOfRange { var: var.to_owned(), value: shown.to_owned(), min: self.min, max: self.max }
+    }
+}

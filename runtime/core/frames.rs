@@ -1,0 +1,328 @@
+//! The one send path: archive a value into a frame and route it to this core's
+//! mailbox, another core's ring, or (later) a peer connection.
+//!
+//! Owns: [`encode_into`], which writes a coremesh-wire frame (header, ask
+//! extension, archived payload, padding) at the end of a 16-aligned buffer;
+//! `CoreRt::send`, the routing function (local case first); the reply path; and
+//! the delivery of already-encoded frames arriving from rings and the inbox.
+//!
+//! Must never: leave a partial frame in a buffer after an error, or let a frame
+//! reach a mailbox without the type id of the value it was archived from (R1 of
+//! `crate::dispatch`).
+
+use std::rc::Rc;
+
+use coremesh_wire::{prefix_len, write_prefix, AskExt, CheckedFrame, FrameHeader, FrameKind, ReplyErrorCode};
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+
+use super::mailbox::MailboxState;
+use super::pending::Outcome;
+use super::CoreRt;
+use crate::dispatch::{Delivery, InvalidPayload, ReplyTarget, Trust};
+use crate::error::{AskError, TellError};
+use crate::ids::{ActorId, CoreId};
+use crate::message::Wire;
+
+const ZEROS: [u8; 48] = [0; 48];
+
+/// Appends one frame carrying `msg` to `buf`; returns the frame's length. On
+/// error `buf` is as it was.
+#[inline]
+pub(crate) fn encode_into<M: Wire>(
+    buf: &mut AlignedVec<16>,
+    header: &FrameHeader,
+    ext: Option<&AskExt>,
+    msg: &M,
+    max_payload: usize,
+) -> Result<usize, TellError> {
+    let start = buf.len();
+    debug_assert_eq!(start % 16, 0);
+    let prefix = prefix_len(header.kind);
+    buf.extend_from_slice(&ZEROS[..prefix]);
+    let payload_start = buf.len();
+    if let Err(e) = rkyv::api::high::to_bytes_in::<_, rancor::Error>(msg, &mut *buf) {
+        buf.resize(start, 0);
+        return Err(TellError::Serialize(e.to_string()));
+    }
+    let payload_len = buf.len() - payload_start;
+    if payload_len > max_payload {
+        buf.resize(start, 0);
+        return Err(TellError::TooLarge { bytes: payload_len, max: max_payload });
+    }
+    let padded = coremesh_wire::padded_len(buf.len());
+    buf.extend_from_slice(&ZEROS[..padded - buf.len()]);
+    let mut h = *header;
+    h.payload_len = payload_len as u32;
+    write_prefix(&mut buf[start..start + prefix], &h, ext).expect("prefix fits its own length");
+    Ok(buf.len() - start)
+}
+
+impl CoreRt {
+    fn max_payload(&self) -> usize {
+        self.decoder.max_payload_bytes() as usize
+    }
+
+    /// Sends `msg` as a Tell or Ask frame to `to`: same core, other core, other node.
+    #[inline]
+    pub(crate) fn send<M: Wire>(
+        self: &Rc<Self>,
+        to: ActorId,
+        type_id: u64,
+        corr: u64,
+        ext: Option<&AskExt>,
+        msg: &M,
+    ) -> Result<(), TellError> {
+        if to.node != self.node {
+            return Err(TellError::UnknownNode { node: to.node });
+        }
+        let kind = if ext.is_some() { FrameKind::Ask } else { FrameKind::Tell };
+        let header = FrameHeader {
+            payload_len: 0,
+            kind,
+            core: to.core.0,
+            type_id,
+            slot: to.slot,
+            generation: to.generation,
+            corr,
+        };
+        if to.core != self.core {
+            return self.push_ring(to, &header, ext, msg);
+        }
+        self.deliver_local(to, &header, ext, msg)
+    }
+
+    /// Same core: archive straight into the target's mailbox.
+    #[inline]
+    fn deliver_local<M: Wire>(
+        &self,
+        to: ActorId,
+        header: &FrameHeader,
+        ext: Option<&AskExt>,
+        msg: &M,
+    ) -> Result<(), TellError> {
+        let Some(mb) = self.mailbox(to.slot, to.generation) else {
+            self.stats().dead_letters.add(1);
+            return Err(TellError::ActorStopped { actor: to });
+        };
+        let mut mb = mb.borrow_mut();
+        if mb.state() == MailboxState::Closed {
+            self.stats().dead_letters.add(1);
+            return Err(TellError::ActorStopped { actor: to });
+        }
+        if !mb.has_room() {
+            return Err(TellError::MailboxFull { actor: to, bytes: mb.queued_bytes() });
+        }
+        encode_into(mb.buffer(), header, ext, msg, self.max_payload())?;
+        mb.wake_actor();
+        Ok(())
+    }
+
+    /// Other core of this node: archive into scratch, copy into the ring.
+    fn push_ring<M: Wire>(
+        &self,
+        to: ActorId,
+        header: &FrameHeader,
+        ext: Option<&AskExt>,
+        msg: &M,
+    ) -> Result<(), TellError> {
+        let target = usize::from(to.core.0);
+        if target >= self.cores() {
+            return Err(TellError::NoSuchCore { actor: to, core: to.core.0, cores: self.cores() });
+        }
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.clear();
+        encode_into(&mut scratch, header, ext, msg, self.max_payload())?;
+        self.push_frame_bytes(to.core, &scratch)
+    }
+
+    /// Copies one whole encoded frame into the ring to `core`.
+    fn push_frame_bytes(&self, core: CoreId, frame: &[u8]) -> Result<(), TellError> {
+        let target = usize::from(core.0);
+        let mut txs = self.tx.borrow_mut();
+        let tx = txs[target].as_mut().expect("a ring to every other core");
+        if frame.len() > tx.max_frame_bytes() {
+            return Err(TellError::TooLarge { bytes: frame.len(), max: tx.max_frame_bytes() });
+        }
+        if !tx.try_push(frame) {
+            // Let the consumer see what is there, then report the ring full.
+            if tx.publish() {
+                self.shared.cores[target].signal.notify();
+            }
+            return Err(TellError::RingFull { from: self.core, to: core });
+        }
+        if tx.unpublished() >= tx.max_frame_bytes() / 4 {
+            tx.publish();
+            self.shared.cores[target].signal.notify();
+        } else if !self.dirty.get() {
+            self.dirty.set(true);
+            self.wake_service();
+        }
+        Ok(())
+    }
+
+    /// Publishes every outbound ring with unpublished frames and wakes their cores.
+    pub(crate) fn flush_rings(&self) {
+        if !self.dirty.replace(false) {
+            return;
+        }
+        let mut txs = self.tx.borrow_mut();
+        for (i, tx) in txs.iter_mut().enumerate() {
+            if let Some(tx) = tx {
+                if tx.publish() {
+                    self.shared.cores[i].signal.notify();
+                }
+            }
+        }
+    }
+
+    /// Sends a handler's reply to the asking core.
+    pub(crate) fn send_reply<R: Wire>(&self, target: ReplyTarget, reply: &R) {
+        if target.node != self.node {
+            // Remote replies arrive with the transport; until then there is no remote asker.
+            self.stats().late_replies.add(1);
+            return;
+        }
+        if target.core == self.core {
+            let mut pending = self.pending.borrow_mut();
+            let Some(buf) = pending.reply_buffer(target.corr) else {
+                self.stats().late_replies.add(1);
+                return;
+            };
+            buf.clear();
+            let outcome = match rkyv::api::high::to_bytes_in::<_, rancor::Error>(reply, &mut *buf) {
+                Ok(_) => Outcome::Replied,
+                Err(e) => Outcome::Failed(AskError::BadReply(e.to_string())),
+            };
+            pending.complete(target.corr, outcome);
+            return;
+        }
+        let header = FrameHeader {
+            payload_len: 0,
+            kind: FrameKind::Reply,
+            core: target.core.0,
+            type_id: 0,
+            slot: 0,
+            generation: 0,
+            corr: target.corr,
+        };
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.clear();
+        let sent = encode_into(&mut scratch, &header, None, reply, self.max_payload())
+            .and_then(|_| self.push_frame_bytes(target.core, &scratch));
+        drop(scratch);
+        if let Err(e) = sent {
+            tracing::warn!(core = %self.core, to = %target.core, error = %e, "reply not sent");
+            self.send_error_reply(target, ReplyErrorCode::HandlerFailed);
+        }
+    }
+
+    /// Fails an ask at its origin with an error code.
+    pub(crate) fn send_error_reply(&self, target: ReplyTarget, code: ReplyErrorCode) {
+        if target.node != self.node {
+            return;
+        }
+        if target.core == self.core {
+            self.pending.borrow_mut().fail_code(target.corr, code);
+            return;
+        }
+        let header = FrameHeader {
+            payload_len: 4,
+            kind: FrameKind::ReplyError,
+            core: target.core.0,
+            type_id: 0,
+            slot: 0,
+            generation: 0,
+            corr: target.corr,
+        };
+        let mut frame = [0u8; 48];
+        write_prefix(&mut frame[..32], &header, None).expect("32-byte header");
+        frame[32..36].copy_from_slice(&(code as u32).to_le_bytes());
+        if let Err(e) = self.push_frame_bytes(target.core, &frame) {
+            // The asker's own timeout ends the ask.
+            tracing::warn!(core = %self.core, error = %e, "error reply not sent");
+        }
+    }
+
+    /// A payload failed validation: fail the ask, count it.
+    pub(crate) fn reject_invalid(&self, actor: ActorId, delivery: &Delivery<'_>, err: &InvalidPayload) {
+        self.stats().invalid_frames.add(1);
+        tracing::warn!(%actor, error = %err, "message refused");
+        if let Some(t) = delivery.reply_target() {
+            self.send_error_reply(t, ReplyErrorCode::HandlerFailed);
+        }
+    }
+
+    /// Delivers one already-encoded frame that arrived on this core (from a ring
+    /// or the inbox): to a mailbox, or to a pending ask.
+    pub(crate) fn deliver_frame(&self, frame: CheckedFrame<'_>, trust: Trust) {
+        let h = frame.header();
+        match h.kind {
+            FrameKind::Tell | FrameKind::Ask => {
+                let to = ActorId { node: self.node, core: self.core, slot: h.slot, generation: h.generation };
+                let mb = self.mailbox(h.slot, h.generation);
+                let refused = match &mb {
+                    None => Some(ReplyErrorCode::ActorStopped),
+                    Some(mb) => {
+                        let mut mb = mb.borrow_mut();
+                        if mb.state() == MailboxState::Closed {
+                            Some(ReplyErrorCode::ActorStopped)
+                        } else if !mb.has_room() {
+                            Some(ReplyErrorCode::MailboxFull)
+                        } else {
+                            debug_assert_eq!(trust, Trust::Local, "network frames arrive with the transport");
+                            mb.push_bytes(frame.as_bytes());
+                            mb.wake_actor();
+                            None
+                        }
+                    }
+                };
+                if let Some(code) = refused {
+                    self.stats().dead_letters.add(1);
+                    let d = Delivery::new(frame, trust, self.node);
+                    if let Some(t) = d.reply_target() {
+                        self.send_error_reply(t, code);
+                    } else {
+                        tracing::debug!(actor = %to, ?code, "tell dropped");
+                    }
+                }
+            }
+            FrameKind::Reply => {
+                let mut pending = self.pending.borrow_mut();
+                match pending.reply_buffer(h.corr) {
+                    Some(buf) => {
+                        buf.clear();
+                        buf.extend_from_slice(frame.payload());
+                        pending.complete(h.corr, Outcome::Replied);
+                    }
+                    None => self.stats().late_replies.add(1),
+                }
+            }
+            FrameKind::ReplyError => {
+                let code = frame
+                    .payload()
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_le_bytes)
+                    .and_then(|c| ReplyErrorCode::from_u32(c).ok())
+                    .unwrap_or(ReplyErrorCode::HandlerFailed);
+                if !self.pending.borrow_mut().fail_code(h.corr, code) {
+                    self.stats().late_replies.add(1);
+                }
+            }
+        }
+    }
+}
+
+/// The ask error an error code stands for.
+pub(crate) fn ask_error(code: ReplyErrorCode, actor: Option<ActorId>, type_id: u64) -> AskError {
+    let actor =
+        actor.unwrap_or(ActorId { node: crate::ids::NodeId(0), core: CoreId(0), slot: 0, generation: 0 });
+    match code {
+        ReplyErrorCode::UnknownActor | ReplyErrorCode::ActorStopped => AskError::ActorStopped { actor },
+        ReplyErrorCode::UnknownType => AskError::UnknownType { actor, type_id },
+        ReplyErrorCode::DeadlineExpired => AskError::DeadlineExpired,
+        ReplyErrorCode::MailboxFull => AskError::NotSent(TellError::MailboxFull { actor, bytes: 0 }),
+        ReplyErrorCode::HandlerFailed => AskError::HandlerFailed,
+    }
+}

@@ -1,0 +1,215 @@
+//! One worker core: its actors, mailboxes, rings and pending asks.
+//!
+//! Owns: [`CoreRt`], the state of the glommio executor pinned to one CPU, and
+//! the thread-local that lets code running on that core find it. Everything in
+//! it is `!Send`: it is created on its thread and dies there.
+//!
+//! Must never: share anything with another core except through `crate::sync`
+//! (rings, signal, inbox, counters), or block the thread.
+//!
+//! Submodules: `frames` (the one send path: same core, other core, other node),
+//! `actor_task` (one actor's run loop), `service` (the core's own task: rings,
+//! inbox, parking, shutdown), `mailbox`, `pending`.
+
+pub(crate) mod actor_task;
+pub(crate) mod frames;
+pub(crate) mod mailbox;
+pub(crate) mod pending;
+pub(crate) mod service;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
+
+use coremesh_wire::Decoder;
+use rkyv::util::AlignedVec;
+
+use crate::actor::Dispatch;
+use crate::handle::{NodeHandle, NodeShared};
+use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
+use crate::sync::ring::{RingRx, RingTx};
+use mailbox::Mailbox;
+use pending::PendingTable;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<CoreRt>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the core this thread runs, or returns `None` off-core.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<CoreRt>) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow().as_ref().map(f))
+}
+
+/// The core of this thread, if it is a worker core.
+pub(crate) fn current() -> Option<Rc<CoreRt>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+struct Slot {
+    generation: u32,
+    mailbox: Option<Rc<RefCell<Mailbox>>>,
+}
+
+#[derive(Default)]
+struct ActorTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+/// The state of one worker core.
+pub(crate) struct CoreRt {
+    node: NodeId,
+    core: CoreId,
+    shared: Arc<NodeShared>,
+    actors: RefCell<ActorTable>,
+    /// Outbound rings by target core (`None` for this core).
+    tx: RefCell<Vec<Option<RingTx>>>,
+    /// Inbound rings by source core (`None` for this core).
+    rx: RefCell<Vec<Option<RingRx>>>,
+    /// Some outbound ring holds unpublished frames.
+    dirty: Cell<bool>,
+    service_waker: RefCell<Option<Waker>>,
+    pub(crate) pending: RefCell<PendingTable>,
+    scratch: RefCell<AlignedVec<16>>,
+    decoder: Decoder,
+    live_actors: Cell<usize>,
+    mailbox_bytes_max: usize,
+}
+
+impl CoreRt {
+    pub(crate) fn new(
+        shared: Arc<NodeShared>,
+        core: CoreId,
+        tx: Vec<Option<RingTx>>,
+        rx: Vec<Option<RingRx>>,
+    ) -> Rc<Self> {
+        let mailbox_bytes_max = shared.config.mailbox_bytes_max();
+        Rc::new(CoreRt {
+            node: shared.id,
+            core,
+            decoder: Decoder::new(shared.max_payload_bytes),
+            shared,
+            actors: RefCell::new(ActorTable::default()),
+            tx: RefCell::new(tx),
+            rx: RefCell::new(rx),
+            dirty: Cell::new(false),
+            service_waker: RefCell::new(None),
+            pending: RefCell::new(PendingTable::default()),
+            scratch: RefCell::new(AlignedVec::new()),
+            live_actors: Cell::new(0),
+            mailbox_bytes_max,
+        })
+    }
+
+    /// Makes this the current core of the calling thread until the guard drops.
+    pub(crate) fn enter(self: &Rc<Self>) -> CurrentGuard {
+        CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+        CurrentGuard
+    }
+
+    pub(crate) fn node_id(&self) -> NodeId {
+        self.node
+    }
+
+    pub(crate) fn core_id(&self) -> CoreId {
+        self.core
+    }
+
+    pub(crate) fn cores(&self) -> usize {
+        self.shared.cores.len()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<NodeShared> {
+        &self.shared
+    }
+
+    pub(crate) fn node_handle(&self) -> NodeHandle {
+        NodeHandle::from_shared(self.shared.clone())
+    }
+
+    pub(crate) fn stats(&self) -> &crate::stats::CoreStats {
+        &self.shared.cores[usize::from(self.core.0)].stats
+    }
+
+    pub(crate) fn live_actors(&self) -> usize {
+        self.live_actors.get()
+    }
+
+    /// Spawns an actor on this core; its task starts at the next scheduling point.
+    pub(crate) fn spawn<A: Dispatch>(self: &Rc<Self>, actor: A) -> ActorRef<A> {
+        let mailbox = Rc::new(RefCell::new(Mailbox::new(self.mailbox_bytes_max)));
+        let (slot, generation) = {
+            let mut table = self.actors.borrow_mut();
+            let index = match table.free.pop() {
+                Some(i) => i,
+                None => {
+                    let i = u32::try_from(table.slots.len())
+                        .unwrap_or_else(|_| panic!("actor table of {} exceeded 2^32 slots", self.core));
+                    table.slots.push(Slot { generation: 0, mailbox: None });
+                    i
+                }
+            };
+            let slot = &mut table.slots[index as usize];
+            slot.generation = slot.generation.wrapping_add(1).max(1);
+            slot.mailbox = Some(mailbox.clone());
+            (index, slot.generation)
+        };
+        let id = ActorId { node: self.node, core: self.core, slot, generation };
+        let r = ActorRef::from_id(id);
+        self.live_actors.set(self.live_actors.get() + 1);
+        self.stats().actors_spawned.add(1);
+        glommio::spawn_local(actor_task::run_actor(actor, mailbox, self.clone(), r)).detach();
+        r
+    }
+
+    /// The mailbox of a live actor.
+    #[inline]
+    fn mailbox(&self, slot: u32, generation: u32) -> Option<Rc<RefCell<Mailbox>>> {
+        let table = self.actors.borrow();
+        let s = table.slots.get(slot as usize)?;
+        if s.generation != generation {
+            return None;
+        }
+        s.mailbox.clone()
+    }
+
+    /// Frees an actor's slot once it has stopped.
+    pub(crate) fn retire(&self, id: ActorId) {
+        let mut table = self.actors.borrow_mut();
+        if let Some(s) = table.slots.get_mut(id.slot as usize) {
+            if s.generation == id.generation && s.mailbox.is_some() {
+                s.mailbox = None;
+                table.free.push(id.slot);
+            }
+        }
+        self.live_actors.set(self.live_actors.get().saturating_sub(1));
+        self.stats().actors_stopped.add(1);
+    }
+
+    /// Asks every live actor to stop (shutdown).
+    pub(crate) fn stop_all_actors(&self) {
+        let mailboxes: Vec<_> = self.actors.borrow().slots.iter().filter_map(|s| s.mailbox.clone()).collect();
+        for mb in mailboxes {
+            mb.borrow_mut().request_stop();
+        }
+    }
+
+    /// Wakes this core's service task (same thread).
+    #[inline]
+    pub(crate) fn wake_service(&self) {
+        if let Some(w) = self.service_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+/// Clears the thread's current core when dropped.
+pub(crate) struct CurrentGuard;
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.borrow_mut().take());
+    }
+}

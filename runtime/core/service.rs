@@ -1,0 +1,172 @@
+//! The core's own task: moves frames in from the rings and the inbox, publishes
+//! outbound rings, parks the core when idle, and runs shutdown.
+//!
+//! Owns: `run_service`, one per core, alive as long as the core. It polls for
+//! `idle_spin_us` after the last work before it parks, so a busy core never pays
+//! the cost of a wake-up; a parked core is woken through its `CoreSignal`.
+//!
+//! Must never: block the thread, or park while a ring it feeds has unpublished
+//! frames.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use coremesh_wire::{write_prefix, AskExt};
+
+use super::CoreRt;
+use crate::clock;
+use crate::dispatch::Trust;
+use crate::error::AskError;
+use crate::handle::Command;
+
+/// How many bytes one ring may hand in per round before the others get a turn.
+const RING_ROUND_BYTES: usize = 64 * 1024;
+/// How long shutdown waits for actors to run their stop hooks.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What shutdown found.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ServiceExit {
+    pub actors_left: usize,
+    pub waited: Duration,
+}
+
+/// Runs until the node shuts down.
+pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
+    let spin = Duration::from_micros(core.shared().config.idle_spin_us());
+    let mut commands = VecDeque::new();
+    let mut idle_since = None;
+    let mut shutdown_at = None;
+    loop {
+        core.flush_rings();
+        let mut work = core.drain_rings();
+        if core.inbox().drain_into(&mut commands) {
+            while let Some(cmd) = commands.pop_front() {
+                work += 1;
+                match cmd {
+                    Command::Frame { bytes, reply } => core.accept_foreign(bytes, reply),
+                    Command::Run(f) => f(&core),
+                    Command::Shutdown => {
+                        if shutdown_at.is_none() {
+                            shutdown_at = Some(clock::now());
+                            core.stop_all_actors();
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(t0) = shutdown_at {
+            let waited = clock::now().duration_since(t0);
+            if core.live_actors() == 0 || waited > SHUTDOWN_GRACE {
+                core.flush_rings();
+                core.pending.borrow_mut().fail_all(&AskError::NodeStopped);
+                return ServiceExit { actors_left: core.live_actors(), waited };
+            }
+            futures_lite::future::yield_now().await;
+            continue;
+        }
+        if work > 0 {
+            idle_since = None;
+            futures_lite::future::yield_now().await;
+            continue;
+        }
+        let now = clock::now();
+        let since = *idle_since.get_or_insert(now);
+        if now.duration_since(since) < spin {
+            futures_lite::future::yield_now().await;
+            continue;
+        }
+        park(&core).await;
+        idle_since = None;
+    }
+}
+
+/// Parks until another thread signals this core or a local sender dirties a ring.
+async fn park(core: &CoreRt) {
+    let signal = &core.shared().cores[usize::from(core.core_id().0)].signal;
+    let mut parked = false;
+    poll_fn(|cx| {
+        if parked || core.dirty.get() {
+            signal.cancel_park();
+            return Poll::Ready(());
+        }
+        *core.service_waker.borrow_mut() = Some(cx.waker().clone());
+        signal.prepare_park(cx.waker());
+        if core.has_input() {
+            signal.cancel_park();
+            return Poll::Ready(());
+        }
+        parked = true;
+        Poll::Pending
+    })
+    .await;
+    core.service_waker.borrow_mut().take();
+}
+
+impl CoreRt {
+    fn inbox(&self) -> &crate::sync::inbox::Inbox<Command> {
+        &self.shared.cores[usize::from(self.core.0)].inbox
+    }
+
+    /// Whether a ring or the inbox holds something (re-reads the producers' indices).
+    fn has_input(&self) -> bool {
+        if self.inbox().is_nonempty() {
+            return true;
+        }
+        self.rx.borrow_mut().iter_mut().flatten().any(|rx| rx.has_published())
+    }
+
+    /// Moves published frames from every inbound ring into mailboxes or pending
+    /// asks. Returns how many frames it moved.
+    fn drain_rings(&self) -> usize {
+        let mut moved = 0;
+        let mut rxs = self.rx.borrow_mut();
+        for rx in rxs.iter_mut().flatten() {
+            let mut taken = 0;
+            while taken < RING_ROUND_BYTES {
+                let Some(bytes) = rx.peek() else { break };
+                let frame = match self.decoder.decode(bytes) {
+                    Ok(Some(f)) => f,
+                    other => unreachable!("rings carry whole frames written by a core: {other:?}"),
+                };
+                let len = frame.frame_len();
+                self.deliver_frame(frame, Trust::Local);
+                rx.consume(len);
+                taken += len;
+                moved += 1;
+            }
+            rx.release();
+        }
+        moved
+    }
+
+    /// A frame from a thread outside the runtime: register its ask, deliver it.
+    fn accept_foreign(
+        &self,
+        mut bytes: rkyv::util::AlignedVec<16>,
+        reply: Option<super::pending::ForeignReply>,
+    ) {
+        let (mut header, ext) = match self.decoder.decode(&bytes) {
+            Ok(Some(f)) => (*f.header(), f.ask_ext().copied()),
+            other => unreachable!("the node handle encodes whole frames: {other:?}"),
+        };
+        if let (Some(reply), Some(ext)) = (reply, ext) {
+            let target = crate::ids::ActorId {
+                node: self.node,
+                core: self.core,
+                slot: header.slot,
+                generation: header.generation,
+            };
+            header.corr = self.pending.borrow_mut().register_foreign(target, header.type_id, reply);
+            let ext = AskExt { reply_core: self.core.0, ..ext };
+            write_prefix(&mut bytes[..48], &header, Some(&ext)).expect("48-byte ask prefix");
+        }
+        match self.decoder.decode(&bytes) {
+            Ok(Some(frame)) => self.deliver_frame(frame, Trust::Local),
+            other => unreachable!("re-encoded prefix is valid: {other:?}"),
+        }
+    }
+}

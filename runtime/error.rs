@@ -1,0 +1,183 @@
+//! The errors of sending, asking, spawning and running a node.
+//!
+//! Owns: [`TellError`], [`AskError`], [`SpawnError`], [`NodeError`]. Each variant
+//! says what happened to the message. Must never: carry a bare string where the
+//! caller could branch on a cause.
+
+use crate::ids::{ActorId, CoreId, NodeId};
+
+/// Why a `tell` did not enqueue its message. In every case nothing was enqueued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TellError {
+    /// The target's mailbox is at its bound (`COREMESH_MAILBOX_BYTES`).
+    #[error("mailbox of {actor} is full ({bytes} bytes queued); nothing was enqueued")]
+    MailboxFull {
+        /// The target.
+        actor: ActorId,
+        /// Bytes already queued.
+        bytes: usize,
+    },
+    /// The ring to the target's core is full (`COREMESH_RING_BYTES`).
+    #[error("ring from {from} to {to} is full; nothing was enqueued")]
+    RingFull {
+        /// This core.
+        from: CoreId,
+        /// The target's core.
+        to: CoreId,
+    },
+    /// The target has stopped (the drop is counted as a dead letter).
+    #[error("{actor} has stopped; the message was dropped and counted")]
+    ActorStopped {
+        /// The target.
+        actor: ActorId,
+    },
+    /// The target names a core this node does not have.
+    #[error("{actor} names core {core}, but this node has {cores} cores")]
+    NoSuchCore {
+        /// The target.
+        actor: ActorId,
+        /// The core it names.
+        core: u16,
+        /// How many this node has.
+        cores: usize,
+    },
+    /// The target lives on a node this process cannot reach.
+    #[error("{node} is not reachable from this process (remote nodes are not connected)")]
+    UnknownNode {
+        /// The node.
+        node: NodeId,
+    },
+    /// The archived message is larger than the frame limit.
+    #[error("message of {bytes} bytes exceeds the frame limit of {max} bytes")]
+    TooLarge {
+        /// The archived size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// rkyv could not archive the value.
+    #[error("could not archive the message: {0}")]
+    Serialize(String),
+    /// The node has shut down.
+    #[error("the node has shut down")]
+    NodeStopped,
+}
+
+/// Why an `ask` produced no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    /// The request could not be enqueued; it did not run.
+    #[error("request not sent: {0}")]
+    NotSent(#[from] TellError),
+    /// The target stopped before handling the request; it did not run.
+    #[error("{actor} has stopped; the request did not run")]
+    ActorStopped {
+        /// The target.
+        actor: ActorId,
+    },
+    /// The target's actor does not handle this message type (a ref of the wrong
+    /// type, or a stale slot); the request did not run.
+    #[error("{actor} does not handle message type {type_id:#018x}; the request did not run")]
+    UnknownType {
+        /// The target.
+        actor: ActorId,
+        /// The message's type id.
+        type_id: u64,
+    },
+    /// No reply before the deadline; the request may still run.
+    #[error("no reply within the timeout; the request may still run")]
+    Timeout,
+    /// The request reached the target after its deadline and was dropped unrun.
+    #[error("the request arrived after its deadline and was dropped without running")]
+    DeadlineExpired,
+    /// The target's node was lost before replying; the request may or may not have run.
+    #[error("connection to {node} lost before the reply; the request may or may not have run")]
+    ConnectionLost {
+        /// The lost node.
+        node: NodeId,
+    },
+    /// The handler panicked or failed; the request ran but produced no reply.
+    #[error("the handler failed while handling the request")]
+    HandlerFailed,
+    /// The reply could not be read back.
+    #[error("the reply could not be read: {0}")]
+    BadReply(String),
+    /// The node shut down before the reply.
+    #[error("the node shut down before the reply")]
+    NodeStopped,
+}
+
+/// Why an actor was not spawned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError {
+    /// The core named does not exist on this node.
+    #[error("core {core} does not exist; this node has {cores} cores")]
+    NoSuchCore {
+        /// The core asked for.
+        core: u16,
+        /// How many this node has.
+        cores: usize,
+    },
+    /// The call was made on a thread that is not a coremesh worker core.
+    #[error("not on a coremesh worker core: use NodeHandle::spawn_on from other threads")]
+    NotOnCore,
+    /// The core's actor table is full (2^32 slots).
+    #[error("the actor table of {core} is full")]
+    TableFull {
+        /// The core.
+        core: CoreId,
+    },
+    /// The node has shut down.
+    #[error("the node has shut down")]
+    NodeStopped,
+}
+
+/// Why a node did not start, or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// An executor could not be built or pinned.
+    #[error("could not start worker {core} on CPU {cpu}: {reason}")]
+    Executor {
+        /// The worker.
+        core: CoreId,
+        /// Its CPU.
+        cpu: usize,
+        /// What glommio or the OS said.
+        reason: String,
+    },
+    /// The control thread could not be started or pinned.
+    #[error("could not start the control thread on CPU {cpu}: {reason}")]
+    Control {
+        /// Its CPU.
+        cpu: usize,
+        /// What the OS said.
+        reason: String,
+    },
+    /// A mesh ring could not be allocated.
+    #[error("could not allocate the mesh: {0}")]
+    Mesh(#[from] crate::sync::ring::RingError),
+    /// A worker thread panicked.
+    #[error("worker {core} panicked: {reason}")]
+    WorkerPanicked {
+        /// The worker.
+        core: CoreId,
+        /// The panic message.
+        reason: String,
+    },
+    /// Actors did not stop within the shutdown deadline.
+    #[error("{remaining} actors on {core} did not stop within {waited_ms} ms")]
+    ShutdownTimeout {
+        /// The worker.
+        core: CoreId,
+        /// Actors still alive.
+        remaining: usize,
+        /// How long shutdown waited.
+        waited_ms: u64,
+    },
+    /// Signal handling could not be installed.
+    #[error("could not install signal handlers: {0}")]
+    Signals(String),
+}

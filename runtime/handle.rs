@@ -1,0 +1,382 @@
+//! The node as seen from any thread: [`NodeHandle`].
+//!
+//! Owns: the state a node's threads share ([`NodeShared`]: config, per-core
+//! signal, inbox and counters), the commands other threads send a core, the
+//! process-wide list of running nodes (so an `ActorRef` used off-core finds its
+//! node), and [`Waiting`], the answer to a cross-thread request.
+//!
+//! Must never: touch a core's actors directly; everything goes through the
+//! core's inbox and runs on the core.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use coremesh_wire::{AskExt, FrameHeader, FrameKind};
+use rkyv::util::AlignedVec;
+
+use crate::actor::Dispatch;
+use crate::config::Config;
+use crate::core::frames::encode_into;
+use crate::core::pending::ForeignReply;
+use crate::core::CoreRt;
+use crate::error::{AskError, SpawnError, TellError};
+use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
+use crate::message::{Message, Reply};
+use crate::send::Handles;
+use crate::stats::{CoreStats, NodeStats};
+use crate::sync::flag::Flag;
+use crate::sync::inbox::Inbox;
+use crate::sync::oneshot::{self, RecvError};
+use crate::sync::signal::CoreSignal;
+use crate::{clock, reply};
+
+/// Code sent to run on a core.
+pub(crate) type CoreTask = Box<dyn FnOnce(&Rc<CoreRt>) + Send>;
+
+/// Commands a core takes from other threads.
+pub(crate) enum Command {
+    /// An encoded Tell or Ask frame for an actor on the core.
+    Frame { bytes: AlignedVec<16>, reply: Option<ForeignReply> },
+    /// Code to run on the core.
+    Run(CoreTask),
+    /// Stop every actor, then the core.
+    Shutdown,
+}
+
+/// What one core shares with other threads.
+pub(crate) struct CoreShared {
+    pub signal: CoreSignal,
+    pub inbox: Inbox<Command>,
+    pub stats: CoreStats,
+}
+
+/// What a node's threads share.
+pub(crate) struct NodeShared {
+    pub id: NodeId,
+    pub config: Config,
+    pub cores: Vec<CoreShared>,
+    pub max_payload_bytes: u32,
+    pub stopping: Flag,
+}
+
+/// How many commands a core's inbox holds before `tell` from outside reports it full.
+pub(crate) const INBOX_COMMANDS_MAX: usize = 65_536;
+
+static NODES: Mutex<Vec<Weak<NodeShared>>> = Mutex::new(Vec::new());
+
+pub(crate) fn register_node(shared: &Arc<NodeShared>) {
+    let mut nodes = NODES.lock().unwrap_or_else(PoisonError::into_inner);
+    nodes.retain(|w| w.strong_count() > 0);
+    nodes.push(Arc::downgrade(shared));
+}
+
+pub(crate) fn find_node(id: NodeId) -> Option<Arc<NodeShared>> {
+    let nodes = NODES.lock().unwrap_or_else(PoisonError::into_inner);
+    nodes.iter().filter_map(Weak::upgrade).find(|n| n.id == id)
+}
+
+/// A handle to a running node: `Send + Sync + Clone`, usable from any thread,
+/// inside or outside the runtime (a std thread, a tokio task).
+#[derive(Clone)]
+pub struct NodeHandle {
+    shared: Arc<NodeShared>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle").field("id", &self.shared.id).finish()
+    }
+}
+
+impl NodeHandle {
+    pub(crate) fn from_shared(shared: Arc<NodeShared>) -> Self {
+        NodeHandle { shared }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.shared.id
+    }
+
+    /// How many worker cores this node runs.
+    pub fn cores(&self) -> usize {
+        self.shared.cores.len()
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// A snapshot of every core's counters.
+    pub fn stats(&self) -> NodeStats {
+        NodeStats { cores: self.shared.cores.iter().map(|c| c.stats.snapshot()).collect() }
+    }
+
+    fn core_shared(&self, core: CoreId) -> Result<&CoreShared, SpawnError> {
+        self.shared
+            .cores
+            .get(usize::from(core.0))
+            .ok_or(SpawnError::NoSuchCore { core: core.0, cores: self.cores() })
+    }
+
+    fn command(&self, core: CoreId, cmd: Command) -> Result<(), Command> {
+        if self.shared.stopping.is_set() {
+            return Err(cmd);
+        }
+        let Some(c) = self.shared.cores.get(usize::from(core.0)) else { return Err(cmd) };
+        c.inbox.push(cmd)?;
+        c.signal.notify();
+        Ok(())
+    }
+
+    /// Runs `f` on worker `core` and returns its result. Inside `f`,
+    /// [`crate::local`] functions work (spawn on that core, and so on).
+    pub fn run_on<R, F>(&self, core: CoreId, f: F) -> Waiting<R, SpawnError>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        if let Err(e) = self.core_shared(core) {
+            return Waiting::failed(e);
+        }
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::Run(Box::new(move |_core| tx.send(f())));
+        match self.command(core, cmd) {
+            Ok(()) => Waiting::new(rx, SpawnError::NodeStopped),
+            Err(_) => Waiting::failed(SpawnError::NodeStopped),
+        }
+    }
+
+    /// Spawns an actor made by `make` on worker `core` of this node.
+    pub fn spawn_on<A, F>(&self, core: CoreId, make: F) -> Waiting<ActorRef<A>, SpawnError>
+    where
+        A: Dispatch,
+        F: FnOnce() -> A + Send + 'static,
+    {
+        self.run_on(core, move || crate::local::spawn(make()).expect("run_on closures run on a worker core"))
+    }
+
+    /// Sends `msg` to `to` from any thread. Off-core the message is archived
+    /// into an owned buffer and queued in the target core's inbox (bounded:
+    /// [`TellError::MailboxFull`] when it is full).
+    pub fn tell<A, M>(&self, to: &ActorRef<A>, msg: M) -> Result<(), TellError>
+    where
+        A: Handles<M>,
+        M: Message,
+    {
+        self.tell_ref(to, &msg)
+    }
+
+    /// [`NodeHandle::tell`] without giving up the message.
+    pub fn tell_ref<A, M>(&self, to: &ActorRef<A>, msg: &M) -> Result<(), TellError>
+    where
+        A: Handles<M>,
+        M: Message,
+    {
+        if let Some(r) = crate::core::with_current(|c| {
+            (c.node_id() == to.node()).then(|| c.send(to.id(), M::TYPE_ID, 0, None, msg))
+        })
+        .flatten()
+        {
+            return r;
+        }
+        let bytes = self.encode(to.id(), M::TYPE_ID, None, msg)?;
+        self.push_frame(to.id(), bytes, None)
+    }
+
+    /// Asks `to` from any thread; the future is `Send` (await it in tokio or any
+    /// executor) and [`ForeignAsk::wait`] blocks instead. The default timeout is
+    /// `COREMESH_ASK_TIMEOUT_MS`.
+    pub fn ask<A, M>(&self, to: &ActorRef<A>, msg: M) -> ForeignAsk<<A as Handles<M>>::Reply>
+    where
+        A: Handles<M>,
+        M: Message,
+    {
+        let timeout = Duration::from_millis(self.shared.config.ask_timeout_ms());
+        let mut ask = ForeignAsk { rx: None, error: None, timeout, _reply: std::marker::PhantomData };
+        let deadline_unix_ns = clock::unix_now_ns().saturating_add(timeout.as_nanos() as u64);
+        let ext = AskExt { deadline_unix_ns, reply_core: 0 };
+        let bytes = match self.encode(to.id(), M::TYPE_ID, Some(&ext), &msg) {
+            Ok(b) => b,
+            Err(e) => {
+                ask.error = Some(AskError::NotSent(e));
+                return ask;
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        match self.push_frame(to.id(), bytes, Some(tx)) {
+            Ok(()) => ask.rx = Some(rx),
+            Err(e) => ask.error = Some(AskError::NotSent(e)),
+        }
+        ask
+    }
+
+    fn encode<M: Message>(
+        &self,
+        to: ActorId,
+        type_id: u64,
+        ext: Option<&AskExt>,
+        msg: &M,
+    ) -> Result<AlignedVec<16>, TellError> {
+        if to.node != self.shared.id {
+            return Err(TellError::UnknownNode { node: to.node });
+        }
+        if usize::from(to.core.0) >= self.cores() {
+            return Err(TellError::NoSuchCore { actor: to, core: to.core.0, cores: self.cores() });
+        }
+        let header = FrameHeader {
+            payload_len: 0,
+            kind: if ext.is_some() { FrameKind::Ask } else { FrameKind::Tell },
+            core: to.core.0,
+            type_id,
+            slot: to.slot,
+            generation: to.generation,
+            corr: 0,
+        };
+        let mut buf = AlignedVec::new();
+        encode_into(&mut buf, &header, ext, msg, self.shared.max_payload_bytes as usize)?;
+        Ok(buf)
+    }
+
+    fn push_frame(
+        &self,
+        to: ActorId,
+        bytes: AlignedVec<16>,
+        reply: Option<ForeignReply>,
+    ) -> Result<(), TellError> {
+        match self.command(to.core, Command::Frame { bytes, reply }) {
+            Ok(()) => Ok(()),
+            Err(_) if self.shared.stopping.is_set() => Err(TellError::NodeStopped),
+            Err(_) => Err(TellError::MailboxFull { actor: to, bytes: INBOX_COMMANDS_MAX }),
+        }
+    }
+
+    /// Asks every core to stop its actors and exit. Returns at once; `Node::shutdown`
+    /// waits for the threads.
+    pub fn request_shutdown(&self) {
+        if self.shared.stopping.is_set() {
+            return;
+        }
+        self.shared.stopping.set();
+        for c in &self.shared.cores {
+            c.inbox.push_control(Command::Shutdown);
+            c.signal.force_wake();
+        }
+    }
+
+    /// Whether shutdown has been requested.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.is_set()
+    }
+}
+
+/// The answer to a request made from outside a core: await it (the future is
+/// `Send`) or block on it with [`Waiting::wait`].
+pub struct Waiting<T, E> {
+    rx: Option<oneshot::Receiver<T>>,
+    error: Option<E>,
+    closed: Option<E>,
+}
+
+impl<T, E: Clone> Waiting<T, E> {
+    fn new(rx: oneshot::Receiver<T>, closed: E) -> Self {
+        Waiting { rx: Some(rx), error: None, closed: Some(closed) }
+    }
+
+    fn failed(e: E) -> Self {
+        Waiting { rx: None, error: Some(e), closed: None }
+    }
+
+    /// Blocks this thread until the answer comes. Never call it on a worker core.
+    pub fn wait(mut self) -> Result<T, E> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let closed = self.closed.take();
+        match self.rx.take().map(|rx| rx.wait_until(None)) {
+            Some(Ok(v)) => Ok(v),
+            _ => Err(closed.expect("a waiting request has its error")),
+        }
+    }
+}
+
+impl<T, E: Clone + Unpin> Future for Waiting<T, E> {
+    type Output = Result<T, E>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(e) = self.error.take() {
+            return Poll::Ready(Err(e));
+        }
+        let Some(rx) = self.rx.as_mut() else {
+            return Poll::Ready(Err(self.closed.clone().expect("a waiting request has its error")));
+        };
+        match Pin::new(rx).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(v)) => Poll::Ready(Ok(v)),
+            Poll::Ready(Err(_)) => {
+                Poll::Ready(Err(self.closed.clone().expect("a waiting request has its error")))
+            }
+        }
+    }
+}
+
+/// An ask made through a [`NodeHandle`]. Set a timeout with
+/// [`ForeignAsk::timeout`], then `.await` it (a `Send` future) or [`ForeignAsk::wait`].
+pub struct ForeignAsk<R> {
+    rx: Option<oneshot::Receiver<Result<AlignedVec<16>, AskError>>>,
+    error: Option<AskError>,
+    timeout: Duration,
+    _reply: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Reply> ForeignAsk<R> {
+    /// How long to wait for the reply.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Blocks this thread until the reply, an error or the timeout.
+    pub fn wait(self) -> Result<R, AskError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let rx = self.rx.ok_or(AskError::NodeStopped)?;
+        match rx.wait_until(Some(clock::now() + self.timeout)) {
+            Ok(Ok(bytes)) => reply::read_reply::<R>(&bytes),
+            Ok(Err(e)) => Err(e),
+            Err(RecvError::Timeout) => Err(AskError::Timeout),
+            Err(RecvError::Closed) => Err(AskError::NodeStopped),
+        }
+    }
+}
+
+impl<R: Reply> IntoFuture for ForeignAsk<R> {
+    type Output = Result<R, AskError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<R, AskError>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            if let Some(e) = self.error {
+                return Err(e);
+            }
+            let rx = self.rx.ok_or(AskError::NodeStopped)?;
+            let timeout = self.timeout;
+            let outcome = futures_lite::future::or(async { Some(rx.await) }, async {
+                futures_timer::Delay::new(timeout).await;
+                None
+            })
+            .await;
+            match outcome {
+                Some(Ok(Ok(bytes))) => reply::read_reply::<R>(&bytes),
+                Some(Ok(Err(e))) => Err(e),
+                Some(Err(_)) => Err(AskError::NodeStopped),
+                None => Err(AskError::Timeout),
+            }
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! # coremesh
+//!
+//! A thread-per-core, shared-nothing distributed actor runtime for Linux.
+//!
+//! ```text
+//!  node (one OS process)
+//!  ┌──────────────────────────────────────────────┐
+//!  │ core 0: glommio executor pinned to a CPU     │
+//!  │   actors · mailboxes · pending asks · timers │
+//!  │        ▲  SPSC byte rings [target][source]   │
+//!  │        ▼                                     │
+//!  │ core 1 …                                     │
+//!  │ control thread (pinned): membership, later   │
+//!  └──────────────────────────────────────────────┘
+//! ```
+//!
+//! ## The life of one message
+//!
+//! 1. `r.tell(Add { n: 1 })` on a worker core archives `Add` with rkyv straight
+//!    behind a 32-byte coremesh-wire frame header (see `wire/FORMAT.md`):
+//!    - target on this core: into the target's mailbox buffer, no other copy;
+//!    - target on another core: into a scratch buffer, then copied once into the
+//!      SPSC ring `[target][this core]`; the ring is published when the core runs
+//!      out of ready work (or a quarter of the ring is pending), and a parked
+//!      target core is woken;
+//!    - target on another node: not connected yet (the transport is the next step).
+//! 2. The target core's service task moves ring frames into mailboxes; the
+//!    actor's task swaps its mailbox buffer out whole and calls the handler of
+//!    each frame with `&Archived<M>` pointing into that buffer (no decode).
+//! 3. An ask registers a correlation id in the asking core's pending table; the
+//!    reply comes back as a Reply frame (same core: archived directly into the
+//!    pending entry) and completes the ask's future.
+//!
+//! Same-core and cross-core sends take the same frame format and the same
+//! dispatch code (`core::frames`, `dispatch`).
+//!
+//! ## Why
+//! - **Mailboxes hold archived bytes**: the bytes a handler reads are the bytes
+//!   that were sent, locally and (soon) from the network: one path to make fast.
+//! - **SPSC, not MPSC, between cores**: each ring has one writer and one reader,
+//!   so it needs no atomic read-modify-write, only two cache-padded indices.
+//!   Nested cross-core asks must not form a cycle of cores all waiting on each
+//!   other's full rings (the awaiting `send` yields, so it does not deadlock a
+//!   core, but a cycle of full rings makes no progress).
+//! - **A core polls before it parks** (`COREMESH_IDLE_SPIN_US`): waking a parked
+//!   CPU costs tens of microseconds on a VM; a busy core never pays it.
+//! - **Control on its own thread**: membership timers must not queue behind
+//!   actor work.
+//!
+//! ## Guarantees
+//! - FIFO per (sender, receiver) pair: a pair always takes the same mailbox, or
+//!   the same ring then the same mailbox (`tests/local_actors.rs::fifo_*`).
+//! - Every ask ends: with the reply, or a typed [`AskError`] (timeout by default
+//!   after `COREMESH_ASK_TIMEOUT_MS`); asks queued to an actor that stops get
+//!   `ActorStopped` (`tests/local_actors.rs::asks_to_stopped_actor_*`).
+//! - Bounded memory: mailboxes (`COREMESH_MAILBOX_BYTES`), rings
+//!   (`COREMESH_RING_BYTES`) and the inbox of outside threads are bounded; a full
+//!   path is an error or a wait, never growth (`tests/local_actors.rs::slow_receiver_*`).
+//! - Not promised: order across different senders; delivery of a tell to an
+//!   actor on another core that stopped meanwhile (it is counted as a dead letter).
+//!
+//! ## Where the code differs from `DESIGN.md`
+//! - Ask frames carry a 16-byte extension (deadline, reply core) after the
+//!   32-byte header, so the deadline travels with the request.
+//! - Actors list their messages with [`handlers!`]; the dispatch table is a
+//!   static chain of type-id comparisons, not a registry lookup.
+//!
+//! ## Example
+//! ```no_run
+//! use coremesh::{Actor, Config, CoreId, Ctx, Handler, Node};
+//! use rkyv::{Archive, Deserialize, Serialize};
+//! use std::time::Duration;
+//!
+//! #[derive(Archive, Serialize, Deserialize)]
+//! struct Add { n: u64 }
+//! coremesh::message!(Add = "counter.Add");
+//!
+//! struct Counter { total: u64 }
+//! impl Actor for Counter {}
+//! impl Handler<Add> for Counter {
+//!     type Reply = u64;
+//!     fn handle(&mut self, msg: &ArchivedAdd, _ctx: &mut Ctx<Self>) -> u64 {
+//!         self.total += msg.n.to_native();
+//!         self.total
+//!     }
+//! }
+//! coremesh::handlers!(Counter: Add);
+//!
+//! let node = Node::start(Config::from_env()?)?;
+//! let r = node.spawn_on(CoreId(0), || Counter { total: 0 }).wait()?;
+//! r.tell(Add { n: 1 })?;
+//! let total = node.ask(&r, Add { n: 2 }).timeout(Duration::from_millis(100)).wait()?;
+//! assert_eq!(total, 3);
+//! node.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod actor;
+mod clock;
+pub mod config;
+mod core;
+mod ctx;
+mod dispatch;
+pub mod error;
+mod handle;
+mod ids;
+pub mod local;
+mod message;
+mod node;
+mod reply;
+mod send;
+pub mod stats;
+mod sync;
+
+pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
+pub use config::{Config, ConfigBuilder, ConfigError};
+pub use coremesh_wire as wire;
+pub use ctx::Ctx;
+pub use dispatch::Owned;
+pub use error::{AskError, NodeError, SpawnError, TellError};
+pub use handle::{ForeignAsk, NodeHandle, Waiting};
+pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
+pub use message::{Message, Reply, Wire};
+pub use node::Node;
+pub use send::{Ask, Handles};
+pub use stats::NodeStats;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::actor::Dispatched;
+    pub use crate::dispatch::{run_async, run_sync, Delivery};
+}

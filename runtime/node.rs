@@ -1,0 +1,262 @@
+//! Starting and stopping a node: [`Node`].
+//!
+//! Owns: the worker threads (one glommio `LocalExecutor` pinned per worker CPU),
+//! the control thread (pinned with core_affinity; it will run membership), the
+//! mesh of rings between the workers, and clean shutdown on request or on
+//! SIGINT/SIGTERM. Must never: return from `shutdown` while a worker thread
+//! still runs, or start a node whose workers could not all be pinned.
+
+use std::ops::Deref;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::Config;
+use crate::core::service::{run_service, ServiceExit};
+use crate::core::CoreRt;
+use crate::error::NodeError;
+use crate::handle::{register_node, CoreShared, NodeHandle, NodeShared, INBOX_COMMANDS_MAX};
+use crate::ids::{CoreId, NodeId};
+use crate::stats::CoreStats;
+use crate::sync::flag::Flag;
+use crate::sync::inbox::Inbox;
+use crate::sync::ring::{ring, RingRx, RingTx};
+use crate::sync::signal::CoreSignal;
+
+/// glommio reserves this much registered memory for storage I/O per executor;
+/// coremesh does none, so it asks for glommio's minimum and leaves the
+/// locked-memory limit to io_uring rings.
+const IO_MEMORY_BYTES: usize = 64 * 1024;
+/// How long `start` waits for every worker to report it is running.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running node: worker cores, the control thread, and a [`NodeHandle`]
+/// (which `Node` derefs to).
+///
+/// ```no_run
+/// use coremesh::{Config, Node};
+/// let node = Node::start(Config::from_env()?)?;
+/// println!("{} runs {} worker cores", node.id(), node.cores());
+/// node.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Node {
+    handle: NodeHandle,
+    workers: Vec<(CoreId, JoinHandle<Result<ServiceExit, String>>)>,
+    control: Option<(JoinHandle<()>, mpsc::Sender<()>)>,
+}
+
+impl Deref for Node {
+    type Target = NodeHandle;
+    fn deref(&self) -> &NodeHandle {
+        &self.handle
+    }
+}
+
+fn random_node_id() -> NodeId {
+    let mut bytes = [0u8; 8];
+    // getrandom(2) cannot fail for 8 bytes once the pool is initialised; fall back to
+    // time and pid mixing if it does, since a node id needs uniqueness, not secrecy.
+    // SAFETY: `bytes` is a valid writable buffer of the length passed.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != 8 {
+        let t = crate::clock::unix_now_ns();
+        bytes = (t ^ (u64::from(std::process::id()) << 32)).to_le_bytes();
+    }
+    NodeId(u64::from_le_bytes(bytes) | 1)
+}
+
+impl Node {
+    /// Starts the worker cores and the control thread.
+    pub fn start(config: Config) -> Result<Node, NodeError> {
+        let cpus = config.worker_cpus().to_vec();
+        let n = cpus.len();
+        if config.control_shares_worker_cpu() {
+            tracing::info!(
+                control_cpu = config.control_cpu(),
+                "the control thread shares CPU {} with a worker (not enough CPUs to give it its own)",
+                config.control_cpu()
+            );
+        }
+        // The mesh: tx[source][target] and rx[target][source].
+        let mut tx: Vec<Vec<Option<RingTx>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut rx: Vec<Vec<Option<RingRx>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        for (t, rx_row) in rx.iter_mut().enumerate() {
+            for (s, tx_row) in tx.iter_mut().enumerate() {
+                if s != t {
+                    let (a, b) = ring(config.ring_bytes())?;
+                    tx_row[t] = Some(a);
+                    rx_row[s] = Some(b);
+                }
+            }
+        }
+        let shared = Arc::new(NodeShared {
+            id: random_node_id(),
+            max_payload_bytes: coremesh_wire::DEFAULT_MAX_PAYLOAD_BYTES,
+            cores: (0..n)
+                .map(|_| CoreShared {
+                    signal: CoreSignal::default(),
+                    inbox: Inbox::new(INBOX_COMMANDS_MAX),
+                    stats: CoreStats::default(),
+                })
+                .collect(),
+            config: config.clone(),
+            stopping: Flag::default(),
+        });
+        register_node(&shared);
+        let handle = NodeHandle::from_shared(shared.clone());
+        let mut node = Node { handle, workers: Vec::with_capacity(n), control: None };
+
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<CoreId, NodeError>>();
+        for (i, ((cpu, txs), rxs)) in cpus.iter().copied().zip(tx).zip(rx).enumerate() {
+            let core = CoreId(i as u16);
+            let shared = shared.clone();
+            let ready = ready_tx.clone();
+            let builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+                .name(&format!("coremesh-w{i}"))
+                .io_memory(IO_MEMORY_BYTES);
+            let spawned = std::thread::Builder::new().name(format!("coremesh-w{i}")).spawn(move || {
+                let ex = match builder.make() {
+                    Ok(ex) => ex,
+                    Err(e) => {
+                        let reason = e.to_string();
+                        let _ = ready.send(Err(NodeError::Executor { core, cpu, reason: reason.clone() }));
+                        return Err(reason);
+                    }
+                };
+                Ok(ex.run(async move {
+                    let rt: Rc<CoreRt> = CoreRt::new(shared, core, txs, rxs);
+                    let _guard = rt.enter();
+                    let _ = ready.send(Ok(core));
+                    run_service(rt).await
+                }))
+            });
+            match spawned {
+                Ok(h) => node.workers.push((core, h)),
+                Err(e) => {
+                    let err = NodeError::Executor { core, cpu, reason: e.to_string() };
+                    let _ = node.stop_threads();
+                    return Err(err);
+                }
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..n {
+            match ready_rx.recv_timeout(START_TIMEOUT) {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    let _ = node.stop_threads();
+                    return Err(e);
+                }
+                Err(_) => {
+                    let _ = node.stop_threads();
+                    return Err(NodeError::Executor {
+                        core: CoreId(0),
+                        cpu: cpus.first().copied().unwrap_or(0),
+                        reason: "a worker did not start within 10 s".into(),
+                    });
+                }
+            }
+        }
+        node.start_control(&config)?;
+        tracing::info!(node = %node.id(), cores = n, cpus = ?cpus, "node started");
+        Ok(node)
+    }
+
+    fn start_control(&mut self, config: &Config) -> Result<(), NodeError> {
+        let cpu = config.control_cpu();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let h = std::thread::Builder::new()
+            .name("coremesh-control".into())
+            .spawn(move || {
+                if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                    let _ = ready_tx.send(Err(format!("sched_setaffinity to CPU {cpu} failed")));
+                    return;
+                }
+                let _ = ready_tx.send(Ok(()));
+                // Membership (SWIM) runs here once clustering lands; until then the
+                // thread only waits for shutdown.
+                let _ = stop_rx.recv();
+            })
+            .map_err(|e| NodeError::Control { cpu, reason: e.to_string() })?;
+        match ready_rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(())) => {
+                self.control = Some((h, stop_tx));
+                Ok(())
+            }
+            Ok(Err(reason)) => {
+                let _ = h.join();
+                let _ = self.stop_threads();
+                Err(NodeError::Control { cpu, reason })
+            }
+            Err(_) => {
+                let _ = self.stop_threads();
+                Err(NodeError::Control { cpu, reason: "did not start within 10 s".into() })
+            }
+        }
+    }
+
+    /// Stops every actor (their `stopping` and `stopped` hooks run), then every
+    /// core and the control thread, and waits for all threads.
+    pub fn shutdown(mut self) -> Result<(), NodeError> {
+        self.stop_threads()
+    }
+
+    /// Blocks until SIGINT or SIGTERM (or until another thread requests shutdown
+    /// through a [`NodeHandle`]), then shuts down cleanly.
+    pub fn run_until_signal(self) -> Result<(), NodeError> {
+        let term = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, term.clone()).map_err(|e| NodeError::Signals(e.to_string()))?;
+        }
+        while !term.load(std::sync::atomic::Ordering::Relaxed) && !self.is_stopping() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tracing::info!(node = %self.id(), "signal received; shutting down");
+        self.shutdown()
+    }
+
+    fn stop_threads(&mut self) -> Result<(), NodeError> {
+        self.handle.request_shutdown();
+        let mut result = Ok(());
+        for (core, h) in self.workers.drain(..) {
+            match h.join() {
+                Ok(Ok(exit)) if exit.actors_left > 0 => {
+                    result = result.and(Err(NodeError::ShutdownTimeout {
+                        core,
+                        remaining: exit.actors_left,
+                        waited_ms: exit.waited.as_millis() as u64,
+                    }));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(reason)) => tracing::debug!(%core, %reason, "worker never started"),
+                Err(p) => {
+                    let reason = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    result = result.and(Err(NodeError::WorkerPanicked { core, reason }));
+                }
+            }
+        }
+        if let Some((h, stop)) = self.control.take() {
+            let _ = stop.send(());
+            let _ = h.join();
+        }
+        result
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if !self.workers.is_empty() || self.control.is_some() {
+            let _ = self.stop_threads();
+        }
+    }
+}

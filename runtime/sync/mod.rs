@@ -1,0 +1,17 @@
+//! Everything that is shared between threads lives here, and only here.
+//!
+//! Owns: the single-producer single-consumer byte rings between worker cores
+//! ([`ring`]), the "wake a parked core" signal ([`signal`]), the cross-thread
+//! one-shot used by code outside the runtime ([`oneshot`]) and the per-core
+//! counters other threads may read ([`counter`]).
+//!
+//! Must never: hold a lock on a per-message path, or let another module touch an
+//! atomic directly (`tests/tidy.rs` enforces the second rule). The hot path uses
+//! only the ring's two cache-padded indices.
+
+pub mod counter;
+pub mod flag;
+pub mod inbox;
+pub mod oneshot;
+pub mod ring;
+pub mod signal;

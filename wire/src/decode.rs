@@ -1,0 +1,157 @@
+//! The frame decoder: turns the front of a receive buffer into a [`CheckedFrame`].
+//!
+//! Owns every check on frame bytes from the network: buffer alignment, header kind
+//! and flags, the payload limit, the ask extension's reserved bytes, the `ReplyError`
+//! payload, and zero padding. [`CheckedFrame`] has private fields, so a value of it
+//! is proof that these checks passed ("check once, then trust").
+//!
+//! This module must never: allocate, panic on any input, block or wait for bytes
+//! (it answers `Ok(None)` and the caller reads more), or check the archived payload
+//! itself (that is [`crate::check_archived`], done per message type).
+
+use crate::error::FrameError;
+use crate::header::{AskExt, FrameHeader, FrameKind, ReplyErrorCode};
+use crate::{ASK_EXT_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, FRAME_ALIGN, HEADER_BYTES};
+
+/// A frame that passed every [`Decoder`] check; only this crate can make one.
+///
+/// Equality compares the decoded fields and the frame's bytes by value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckedFrame<'a> {
+    header: FrameHeader,
+    ext: Option<AskExt>,
+    payload: &'a [u8],
+    bytes: &'a [u8],
+}
+
+impl<'a> CheckedFrame<'a> {
+    /// The decoded header.
+    pub fn header(&self) -> &FrameHeader {
+        &self.header
+    }
+
+    /// The ask extension: `Some` exactly when the kind is `Ask`.
+    pub fn ask_ext(&self) -> Option<&AskExt> {
+        self.ext.as_ref()
+    }
+
+    /// The archived payload: exactly `payload_len` bytes, 16-aligned in memory.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// Bytes this frame occupies at the front of the decoded buffer, padding
+    /// included; the caller consumes this many before decoding the next frame.
+    pub fn frame_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The whole frame as received (prefix, payload, zero padding), for forwarding
+    /// it unchanged to another core.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// For a `ReplyError` frame, its error code (checked by the decoder); `None`
+    /// for every other kind.
+    pub fn reply_error_code(&self) -> Option<ReplyErrorCode> {
+        match self.header.kind {
+            FrameKind::ReplyError => ReplyErrorCode::from_payload(self.payload).ok(),
+            FrameKind::Tell | FrameKind::Ask | FrameKind::Reply => None,
+        }
+    }
+}
+
+/// Checks frames at the front of a receive buffer against a payload limit.
+#[derive(Clone, Copy, Debug)]
+pub struct Decoder {
+    max_payload_bytes: u32,
+}
+
+impl Default for Decoder {
+    fn default() -> Decoder {
+        Decoder::new(DEFAULT_MAX_PAYLOAD_BYTES)
+    }
+}
+
+impl Decoder {
+    /// A decoder that refuses payloads over `max_payload_bytes`.
+    pub const fn new(max_payload_bytes: u32) -> Decoder {
+        Decoder { max_payload_bytes }
+    }
+
+    /// The payload limit.
+    pub fn max_payload_bytes(&self) -> u32 {
+        self.max_payload_bytes
+    }
+
+    /// Decodes the frame at the start of `buf`.
+    ///
+    /// - `Ok(None)`: `buf` is empty or holds a prefix of a frame that is valid so
+    ///   far; read more bytes and call again with the same start.
+    /// - `Ok(Some(frame))`: one whole frame; the caller consumes
+    ///   `frame.frame_len()` bytes. Bytes after it are not looked at.
+    /// - `Err(_)`: a protocol violation; the connection should be closed.
+    ///
+    /// Checks, in order: `buf` starts 16-aligned in memory (`Misaligned`); the
+    /// header's kind and flags; as soon as the 32 header bytes are present,
+    /// `payload_len <= max` (`TooLarge`) and, for `ReplyError`, `payload_len == 4`
+    /// (`BadErrorPayload`); the ask extension's reserved bytes (`ReservedBytes`); the
+    /// padding bytes (`NonZeroPadding`); a `ReplyError`'s code (`UnknownErrorCode`).
+    /// Never panics, never allocates.
+    pub fn decode<'a>(&self, buf: &'a [u8]) -> Result<Option<CheckedFrame<'a>>, FrameError> {
+        if buf.is_empty() {
+            // No frame has started; an empty slice's address means nothing.
+            return Ok(None);
+        }
+        let addr_mod_16 = buf.as_ptr() as usize % FRAME_ALIGN;
+        if addr_mod_16 != 0 {
+            return Err(FrameError::Misaligned { addr_mod_16 });
+        }
+        let Some(head) = buf.first_chunk::<HEADER_BYTES>() else {
+            return Ok(None);
+        };
+        let header = FrameHeader::read_from(head)?;
+        if header.payload_len > self.max_payload_bytes {
+            return Err(FrameError::TooLarge {
+                payload_len: header.payload_len,
+                max: self.max_payload_bytes,
+            });
+        }
+        if header.kind == FrameKind::ReplyError && header.payload_len != 4 {
+            return Err(FrameError::BadErrorPayload { payload_len: header.payload_len });
+        }
+        let rest = &buf[HEADER_BYTES..];
+        let (ext, prefix) = match header.kind {
+            FrameKind::Ask => {
+                let Some(e) = rest.first_chunk::<ASK_EXT_BYTES>() else {
+                    return Ok(None);
+                };
+                (Some(AskExt::read_from(e)?), HEADER_BYTES + ASK_EXT_BYTES)
+            }
+            FrameKind::Tell | FrameKind::Reply | FrameKind::ReplyError => (None, HEADER_BYTES),
+        };
+        // Checked arithmetic: payload_len is at most u32::MAX, which would overflow
+        // a 32-bit usize once the prefix and padding are added.
+        let payload_end = prefix.checked_add(header.payload_len as usize);
+        let total = payload_end.and_then(|n| n.checked_add(FRAME_ALIGN - 1)).map(|n| n & !(FRAME_ALIGN - 1));
+        let (Some(payload_end), Some(total)) = (payload_end, total) else {
+            return Err(FrameError::TooLarge {
+                payload_len: header.payload_len,
+                max: self.max_payload_bytes,
+            });
+        };
+        let Some(bytes) = buf.get(..total) else {
+            return Ok(None);
+        };
+        let (before_pad, padding) = bytes.split_at(payload_end);
+        if padding.iter().any(|&b| b != 0) {
+            return Err(FrameError::NonZeroPadding);
+        }
+        let payload = &before_pad[prefix..];
+        if header.kind == FrameKind::ReplyError {
+            ReplyErrorCode::from_payload(payload)?;
+        }
+        Ok(Some(CheckedFrame { header, ext, payload, bytes }))
+    }
+}

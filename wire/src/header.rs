@@ -1,0 +1,299 @@
+//! The frame prefix: the 32-byte [`FrameHeader`], the 16-byte [`AskExt`], frame
+//! lengths, and the writers that put a prefix (or a whole frame) into a buffer.
+//!
+//! Owns the byte offsets of every header field (see `wire/FORMAT.md`). Reading a
+//! header checks only what the 32 bytes alone can tell (kind, flags); limits that
+//! depend on the receiver (maximum payload) belong to the decoder. This module must
+//! never read past the fixed-size arrays it is given, allocate, or panic on input.
+
+use crate::error::FrameError;
+use crate::{ASK_EXT_BYTES, FRAME_ALIGN, HEADER_BYTES, REPLY_ERROR_PAYLOAD_BYTES};
+
+/// What a frame carries, header byte 4.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A one-way message to an actor; `corr` is 0.
+    Tell = 1,
+    /// A request expecting a reply; followed by an [`AskExt`].
+    Ask = 2,
+    /// The successful reply to an ask, matched by `corr`.
+    Reply = 3,
+    /// The failed reply to an ask, matched by `corr`; payload is a 4-byte
+    /// [`ReplyErrorCode`].
+    ReplyError = 4,
+}
+
+impl FrameKind {
+    /// The kind for a received kind byte.
+    pub const fn from_u8(kind: u8) -> Result<FrameKind, FrameError> {
+        match kind {
+            1 => Ok(FrameKind::Tell),
+            2 => Ok(FrameKind::Ask),
+            3 => Ok(FrameKind::Reply),
+            4 => Ok(FrameKind::ReplyError),
+            _ => Err(FrameError::UnknownKind { kind }),
+        }
+    }
+}
+
+/// Why an ask failed on the receiving node, the payload of a `ReplyError` frame.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyErrorCode {
+    /// No actor at (core, slot, generation); it may never have existed.
+    UnknownActor = 1,
+    /// The actor exists but has no handler for the message type id.
+    UnknownType = 2,
+    /// The actor stopped before it handled the request.
+    ActorStopped = 3,
+    /// The deadline in the ask extension passed before the handler ran.
+    DeadlineExpired = 4,
+    /// The handler ran and returned an error, or panicked.
+    HandlerFailed = 5,
+    /// The target mailbox was full; the request was not enqueued.
+    MailboxFull = 6,
+}
+
+impl ReplyErrorCode {
+    /// The code for a received `u32`.
+    pub const fn from_u32(code: u32) -> Result<ReplyErrorCode, FrameError> {
+        match code {
+            1 => Ok(ReplyErrorCode::UnknownActor),
+            2 => Ok(ReplyErrorCode::UnknownType),
+            3 => Ok(ReplyErrorCode::ActorStopped),
+            4 => Ok(ReplyErrorCode::DeadlineExpired),
+            5 => Ok(ReplyErrorCode::HandlerFailed),
+            6 => Ok(ReplyErrorCode::MailboxFull),
+            _ => Err(FrameError::UnknownErrorCode { code }),
+        }
+    }
+
+    /// The code as a `u32`.
+    pub const fn as_u32(self) -> u32 {
+        self as u32
+    }
+
+    /// The 4-byte payload of a `ReplyError` frame carrying this code.
+    pub const fn to_payload(self) -> [u8; 4] {
+        self.as_u32().to_le_bytes()
+    }
+
+    /// Reads a `ReplyError` payload: exactly 4 bytes, a known little-endian code.
+    pub fn from_payload(payload: &[u8]) -> Result<ReplyErrorCode, FrameError> {
+        match payload.first_chunk::<4>() {
+            Some(code) if payload.len() == 4 => Self::from_u32(u32::from_le_bytes(*code)),
+            _ => Err(FrameError::BadErrorPayload {
+                payload_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+            }),
+        }
+    }
+}
+
+/// The fixed 32-byte header at the start of every frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Length of the archived payload in bytes, without padding.
+    pub payload_len: u32,
+    /// What the frame carries.
+    pub kind: FrameKind,
+    /// Target core on the receiving node; for replies, the core waiting for the reply.
+    pub core: u16,
+    /// Message type id ([`crate::type_id_of`]); for `Reply` the reply type's id;
+    /// `ReplyError` may carry 0.
+    pub type_id: u64,
+    /// Target actor slot.
+    pub slot: u32,
+    /// Target actor generation.
+    pub generation: u32,
+    /// Correlation id of the ask; 0 for `Tell`.
+    pub corr: u64,
+}
+
+/// Byte offsets of the header fields.
+mod off {
+    pub const PAYLOAD_LEN: usize = 0;
+    pub const KIND: usize = 4;
+    pub const FLAGS: usize = 5;
+    pub const CORE: usize = 6;
+    pub const TYPE_ID: usize = 8;
+    pub const SLOT: usize = 16;
+    pub const GENERATION: usize = 20;
+    pub const CORR: usize = 24;
+    /// Offsets inside the ask extension (add `HEADER_BYTES` for frame offsets).
+    pub const EXT_DEADLINE: usize = 0;
+    pub const EXT_REPLY_CORE: usize = 8;
+    pub const EXT_RESERVED: usize = 10;
+}
+
+// Each field ends where the next begins, and the last ends at the header's end.
+const _: () = assert!(off::CORR + 8 == HEADER_BYTES);
+const _: () = assert!(off::EXT_RESERVED + 6 == ASK_EXT_BYTES);
+
+/// `n` rounded up to a multiple of [`FRAME_ALIGN`].
+///
+/// # Panics
+/// Overflows (a panic in debug builds) if `n > usize::MAX - 15`; the decoder never
+/// calls it with a length from the network that large.
+pub const fn padded_len(n: usize) -> usize {
+    (n + (FRAME_ALIGN - 1)) & !(FRAME_ALIGN - 1)
+}
+
+/// Bytes before the payload: the header, plus the ask extension for `Ask`.
+pub const fn prefix_len(kind: FrameKind) -> usize {
+    match kind {
+        FrameKind::Ask => HEADER_BYTES + ASK_EXT_BYTES,
+        FrameKind::Tell | FrameKind::Reply | FrameKind::ReplyError => HEADER_BYTES,
+    }
+}
+
+/// Total frame length: prefix + payload + zero padding to a multiple of 16.
+pub const fn frame_len(kind: FrameKind, payload_len: usize) -> usize {
+    // The prefix is a multiple of FRAME_ALIGN, so padding the payload pads the frame.
+    prefix_len(kind) + padded_len(payload_len)
+}
+
+fn put<const N: usize>(out: &mut [u8], at: usize, bytes: [u8; N]) {
+    out[at..at + N].copy_from_slice(&bytes);
+}
+
+fn get<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&bytes[at..at + N]);
+    a
+}
+
+impl FrameHeader {
+    /// Writes the header's 32 bytes (flags 0).
+    pub fn write_to(&self, out: &mut [u8; HEADER_BYTES]) {
+        put(out, off::PAYLOAD_LEN, self.payload_len.to_le_bytes());
+        put(out, off::KIND, [self.kind as u8]);
+        put(out, off::FLAGS, [0u8]);
+        put(out, off::CORE, self.core.to_le_bytes());
+        put(out, off::TYPE_ID, self.type_id.to_le_bytes());
+        put(out, off::SLOT, self.slot.to_le_bytes());
+        put(out, off::GENERATION, self.generation.to_le_bytes());
+        put(out, off::CORR, self.corr.to_le_bytes());
+    }
+
+    /// Reads a header, checking the kind byte and that the flags byte is 0.
+    pub fn read_from(bytes: &[u8; HEADER_BYTES]) -> Result<FrameHeader, FrameError> {
+        let kind = FrameKind::from_u8(bytes[off::KIND])?;
+        let flags = bytes[off::FLAGS];
+        if flags != 0 {
+            return Err(FrameError::ReservedFlags { flags });
+        }
+        Ok(FrameHeader {
+            payload_len: u32::from_le_bytes(get(bytes, off::PAYLOAD_LEN)),
+            kind,
+            core: u16::from_le_bytes(get(bytes, off::CORE)),
+            type_id: u64::from_le_bytes(get(bytes, off::TYPE_ID)),
+            slot: u32::from_le_bytes(get(bytes, off::SLOT)),
+            generation: u32::from_le_bytes(get(bytes, off::GENERATION)),
+            corr: u64::from_le_bytes(get(bytes, off::CORR)),
+        })
+    }
+
+    /// Total length of the frame this header starts, padding included.
+    ///
+    /// Uses the same arithmetic as [`frame_len`]; on a 64-bit target it cannot
+    /// overflow for any `u32` payload length.
+    pub fn frame_len(&self) -> usize {
+        frame_len(self.kind, self.payload_len as usize)
+    }
+}
+
+/// The 16 bytes that follow the header on `Ask` frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AskExt {
+    /// Unix time in nanoseconds after which the receiver may drop the request and
+    /// answer `DeadlineExpired`; 0 means no deadline.
+    pub deadline_unix_ns: u64,
+    /// Core on the asking node that waits for the reply.
+    pub reply_core: u16,
+}
+
+impl AskExt {
+    /// Writes the extension's 16 bytes (reserved bytes 0).
+    pub fn write_to(&self, out: &mut [u8; ASK_EXT_BYTES]) {
+        put(out, off::EXT_DEADLINE, self.deadline_unix_ns.to_le_bytes());
+        put(out, off::EXT_REPLY_CORE, self.reply_core.to_le_bytes());
+        put(out, off::EXT_RESERVED, [0u8; 6]);
+    }
+
+    /// Reads an extension, checking that the reserved bytes are 0.
+    pub fn read_from(b: &[u8; ASK_EXT_BYTES]) -> Result<AskExt, FrameError> {
+        if b[off::EXT_RESERVED..].iter().any(|&x| x != 0) {
+            return Err(FrameError::ReservedBytes);
+        }
+        Ok(AskExt {
+            deadline_unix_ns: u64::from_le_bytes(get(b, off::EXT_DEADLINE)),
+            reply_core: u16::from_le_bytes(get(b, off::EXT_REPLY_CORE)),
+        })
+    }
+}
+
+/// Writes the header (and the ask extension when `header.kind` is `Ask`, which must
+/// then be `Some`) into the first [`prefix_len`] bytes of `out`.
+///
+/// Errors, with nothing written: `AskExtMismatch` if `ext` is `Some` for a kind other
+/// than `Ask` or `None` for `Ask`; `BadErrorPayload` for a `ReplyError` header whose
+/// `payload_len` is not 4; `BufferTooSmall` if `out` is shorter than the prefix.
+pub fn write_prefix(out: &mut [u8], header: &FrameHeader, ext: Option<&AskExt>) -> Result<(), FrameError> {
+    check_writable(header, ext)?;
+    let needed = prefix_len(header.kind);
+    if out.len() < needed {
+        return Err(FrameError::BufferTooSmall { needed, got: out.len() });
+    }
+    let (head, rest) = out.split_at_mut(HEADER_BYTES);
+    if let Some(h) = head.first_chunk_mut::<HEADER_BYTES>() {
+        header.write_to(h);
+    }
+    if let (Some(ext), Some(e)) = (ext, rest.first_chunk_mut::<ASK_EXT_BYTES>()) {
+        ext.write_to(e);
+    }
+    Ok(())
+}
+
+/// Writes a whole frame: prefix, `payload`, and zero padding; returns the frame
+/// length ([`FrameHeader::frame_len`]), the bytes of `out` now used.
+///
+/// For senders whose payload is already archived elsewhere (replies, error replies,
+/// tests). Same errors as [`write_prefix`], plus `PayloadLenMismatch` if
+/// `payload.len() != header.payload_len`; `BufferTooSmall` covers the whole frame.
+/// Nothing is written on error.
+pub fn write_frame(
+    out: &mut [u8],
+    header: &FrameHeader,
+    ext: Option<&AskExt>,
+    payload: &[u8],
+) -> Result<usize, FrameError> {
+    if payload.len() != header.payload_len as usize {
+        return Err(FrameError::PayloadLenMismatch {
+            payload_len: header.payload_len,
+            actual: payload.len(),
+        });
+    }
+    check_writable(header, ext)?;
+    let total = header.frame_len();
+    if out.len() < total {
+        return Err(FrameError::BufferTooSmall { needed: total, got: out.len() });
+    }
+    write_prefix(out, header, ext)?;
+    let start = prefix_len(header.kind);
+    let end = start + payload.len();
+    out[start..end].copy_from_slice(payload);
+    out[end..total].fill(0);
+    Ok(total)
+}
+
+fn check_writable(header: &FrameHeader, ext: Option<&AskExt>) -> Result<(), FrameError> {
+    let is_ask = header.kind == FrameKind::Ask;
+    if is_ask != ext.is_some() {
+        return Err(FrameError::AskExtMismatch { kind: header.kind, ext_given: ext.is_some() });
+    }
+    if header.kind == FrameKind::ReplyError && header.payload_len != REPLY_ERROR_PAYLOAD_BYTES {
+        return Err(FrameError::BadErrorPayload { payload_len: header.payload_len });
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! coremesh-wire: the coremesh frame format, and the checks applied to bytes from
+//! the network.
+//!
+//! This crate owns:
+//! - the byte layout of a frame (32-byte [`FrameHeader`], 16-byte [`AskExt`] for asks,
+//!   the payload, zero padding to [`FRAME_ALIGN`]); `wire/FORMAT.md` is the same layout
+//!   in prose, and the constants below assert it at compile time;
+//! - the [`Decoder`], the only maker of [`CheckedFrame`]: a frame that reached the
+//!   runtime's dispatch code has passed every length, alignment and reserved-byte check;
+//! - [`check_archived`], the checked (bytecheck) access to an rkyv payload;
+//! - [`type_id_of`], the stable 64-bit id of a message type name;
+//! - the pinned rkyv format: `pub use rkyv` so that every crate archives with the
+//!   features this crate was built with (little endian, aligned, 32-bit pointers).
+//!
+//! This crate must never: do I/O, spawn or depend on an executor, allocate in the
+//! decode path, use `unsafe`, or panic on any input byte string. A bad frame is a
+//! [`FrameError`] value; the receiver decides what to do with the connection.
+//!
+//! # Life of a frame
+//!
+//! ```text
+//! sender:   write_prefix / write_frame ──► archive payload in place ──► send
+//! receiver: recv into a 16-aligned buffer ──► Decoder::decode ──► CheckedFrame
+//!           ──► check_archived::<M>(frame.payload()) ──► handler(&Archived<M>)
+//! ```
+//!
+//! Why payloads are 16-aligned: rkyv's `aligned` feature lays archived values out at
+//! their natural alignment, so the handler can read `&Archived<M>` straight out of
+//! the receive buffer without copying. Every frame length is a multiple of 16 and the
+//! receive buffer starts 16-aligned, so every payload in a batch of frames is too.
+#![forbid(unsafe_code)]
+
+mod archive;
+mod decode;
+mod error;
+mod header;
+mod type_id;
+
+#[cfg(test)]
+mod tests;
+
+pub use rkyv;
+
+pub use archive::{aligned_copy, check_archived, ArchiveError};
+pub use decode::{CheckedFrame, Decoder};
+pub use error::FrameError;
+pub use header::{
+    frame_len, padded_len, prefix_len, write_frame, write_prefix, AskExt, FrameHeader, FrameKind,
+    ReplyErrorCode,
+};
+pub use type_id::type_id_of;
+
+/// Bytes in the fixed frame header, present on every frame.
+pub const HEADER_BYTES: usize = 32;
+/// Bytes in the ask extension that follows the header on `Ask` frames only.
+pub const ASK_EXT_BYTES: usize = 16;
+/// Alignment of every payload and of every frame length, in bytes.
+pub const FRAME_ALIGN: usize = 16;
+/// Default largest payload a [`Decoder`] accepts: 4 MiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: u32 = 4 << 20;
+/// Bytes in a `ReplyError` payload: one little-endian `u32` error code.
+pub const REPLY_ERROR_PAYLOAD_BYTES: u32 = 4;
+
+// Layout checks. A payload starts right after the prefix, so both prefix lengths
+// must keep it 16-aligned; FRAME_ALIGN must be a power of two for `padded_len`.
+const _: () = assert!(HEADER_BYTES == 32);
+const _: () = assert!(ASK_EXT_BYTES == 16);
+const _: () = assert!(FRAME_ALIGN == 16);
+const _: () = assert!(FRAME_ALIGN.is_power_of_two());
+const _: () = assert!(HEADER_BYTES % FRAME_ALIGN == 0);
+const _: () = assert!((HEADER_BYTES + ASK_EXT_BYTES) % FRAME_ALIGN == 0);
+const _: () = assert!(prefix_len(FrameKind::Tell) == 32);
+const _: () = assert!(prefix_len(FrameKind::Ask) == 48);
+const _: () = assert!(frame_len(FrameKind::Tell, 0) == 32);
+const _: () = assert!(frame_len(FrameKind::Tell, 1) == 48);
+const _: () = assert!(frame_len(FrameKind::Ask, 16) == 64);
+const _: () = assert!(frame_len(FrameKind::ReplyError, 4) == 48);
+// The largest frame a default decoder accepts, derived:
+//   prefix (at most 48) + DEFAULT_MAX_PAYLOAD_BYTES (4 MiB) rounded up to 16
+//   = 48 + 4_194_304 = 4_194_352 bytes.
+const _: () = assert!(frame_len(FrameKind::Ask, DEFAULT_MAX_PAYLOAD_BYTES as usize) == 4_194_352);

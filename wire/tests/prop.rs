@@ -1,0 +1,141 @@
+//! Property tests of the decoder: it never panics on any byte string, every frame it
+//! returns lies inside the buffer, and encode → decode round-trips every valid frame.
+//!
+//! Randomness comes from proptest, which prints the failing seed and keeps it in
+//! `proptest-regressions/` so a failure replays.
+
+use coremesh_wire::rkyv::util::AlignedVec;
+use coremesh_wire::*;
+use proptest::prelude::*;
+
+/// Decodes `buf` frame by frame until it needs more bytes or errors, checking that
+/// every frame lies inside what is left of the buffer.
+fn decode_all(d: &Decoder, buf: &[u8]) {
+    let mut at = 0;
+    while at < buf.len() {
+        match d.decode(&buf[at..]) {
+            Ok(Some(f)) => {
+                let left = buf.len() - at;
+                assert!(f.frame_len() <= left);
+                assert!(f.frame_len() >= HEADER_BYTES);
+                assert_eq!(f.frame_len() % FRAME_ALIGN, 0);
+                assert!(f.payload().len() <= d.max_payload_bytes() as usize);
+                assert_eq!(f.payload().len(), f.header().payload_len as usize);
+                assert!(prefix_len(f.header().kind) + f.payload().len() <= f.frame_len());
+                assert_eq!(f.payload().as_ptr() as usize % FRAME_ALIGN, 0);
+                assert_eq!(f.ask_ext().is_some(), f.header().kind == FrameKind::Ask);
+                at += f.frame_len();
+            }
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
+
+fn kind() -> impl Strategy<Value = FrameKind> {
+    prop_oneof![
+        Just(FrameKind::Tell),
+        Just(FrameKind::Ask),
+        Just(FrameKind::Reply),
+        Just(FrameKind::ReplyError),
+    ]
+}
+
+/// A valid frame: header, extension when `Ask`, payload of the header's length.
+fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
+    (
+        kind(),
+        any::<u16>(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<(u64, u16)>(),
+        proptest::collection::vec(any::<u8>(), 0..200),
+        1u32..=6,
+    )
+        .prop_map(|(kind, core, type_id, slot, generation, corr, (deadline, rc), payload, code)| {
+            let payload = if kind == FrameKind::ReplyError { code.to_le_bytes().to_vec() } else { payload };
+            let header = FrameHeader {
+                payload_len: payload.len() as u32,
+                kind,
+                core,
+                type_id,
+                slot,
+                generation,
+                corr,
+            };
+            let ext =
+                (kind == FrameKind::Ask).then_some(AskExt { deadline_unix_ns: deadline, reply_core: rc });
+            (header, ext, payload)
+        })
+}
+
+proptest! {
+    #[test]
+    fn decode_never_panics_aligned(bytes in proptest::collection::vec(any::<u8>(), 0..512),
+                                   max in prop_oneof![Just(u32::MAX), 0u32..256]) {
+        let d = Decoder::new(max);
+        decode_all(&d, &aligned_copy(&bytes));
+    }
+
+    #[test]
+    fn decode_never_panics_at_any_offset(bytes in proptest::collection::vec(any::<u8>(), 0..512),
+                                         offset in 0usize..16) {
+        let mut buf = AlignedVec::<16>::new();
+        buf.resize(offset, 0);
+        buf.extend_from_slice(&bytes);
+        let d = Decoder::default();
+        let r = d.decode(&buf[offset..]);
+        if offset != 0 && !bytes.is_empty() {
+            prop_assert_eq!(r, Err(FrameError::Misaligned { addr_mod_16: offset }));
+        }
+        decode_all(&d, &buf[offset..]);
+    }
+
+    /// Random bytes behind a plausible header reach the later checks, not only the
+    /// kind byte.
+    #[test]
+    fn decode_never_panics_behind_valid_header((h, ext, _) in frame(),
+                                               len in 0u32..300,
+                                               tail in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let mut head = [0u8; HEADER_BYTES];
+        FrameHeader { payload_len: len, ..h }.write_to(&mut head);
+        let mut bytes = head.to_vec();
+        if let Some(ext) = ext {
+            let mut e = [0u8; ASK_EXT_BYTES];
+            ext.write_to(&mut e);
+            bytes.extend_from_slice(&e);
+        }
+        bytes.extend_from_slice(&tail);
+        decode_all(&Decoder::new(256), &aligned_copy(&bytes));
+    }
+
+    #[test]
+    fn encode_decode_round_trip(frames in proptest::collection::vec(frame(), 1..8)) {
+        let mut buf = AlignedVec::<16>::new();
+        for (h, ext, payload) in &frames {
+            let start = buf.len();
+            buf.resize(start + h.frame_len(), 0xAB);
+            let n = write_frame(&mut buf[start..], h, ext.as_ref(), payload).unwrap();
+            prop_assert_eq!(n, h.frame_len());
+        }
+        let d = Decoder::new(1024);
+        let mut at = 0;
+        for (h, ext, payload) in &frames {
+            // Every proper prefix of the frame is "need more bytes".
+            let end = at + h.frame_len();
+            for cut in [at + 1, at + HEADER_BYTES - 1, at + HEADER_BYTES, end - 1] {
+                if cut > at && cut < end {
+                    prop_assert_eq!(d.decode(&buf[at..cut]), Ok(None));
+                }
+            }
+            let f = d.decode(&buf[at..]).unwrap().unwrap();
+            prop_assert_eq!(f.header(), h);
+            prop_assert_eq!(f.ask_ext(), ext.as_ref());
+            prop_assert_eq!(f.payload(), &payload[..]);
+            prop_assert_eq!(f.frame_len(), h.frame_len());
+            at = end;
+        }
+        prop_assert_eq!(at, buf.len());
+    }
+}
