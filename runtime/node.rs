@@ -71,6 +71,11 @@ fn random_node_id() -> NodeId {
 }
 
 impl Node {
+    /// A handle to this node for other threads (`Send + Sync + Clone`).
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
     /// Starts the worker cores and the control thread.
     pub fn start(config: Config) -> Result<Node, NodeError> {
         let cpus = config.worker_cpus().to_vec();

@@ -78,6 +78,7 @@ async fn message_loop<A: Dispatch>(
             mb.swap_out(&mut batch);
             mb.state()
         };
+        core.mailbox_drained();
         let mut off = 0;
         while off < batch.len() {
             let frame = match decoder.decode(&batch[off..]) {

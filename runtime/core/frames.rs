@@ -254,8 +254,11 @@ impl CoreRt {
     }
 
     /// Delivers one already-encoded frame that arrived on this core (from a ring
-    /// or the inbox): to a mailbox, or to a pending ask.
-    pub(crate) fn deliver_frame(&self, frame: CheckedFrame<'_>, trust: Trust) {
+    /// or the inbox): to a mailbox, or to a pending ask. A frame for a full
+    /// mailbox is refused with [`Delivered::Blocked`] when `may_block` (ring
+    /// frames wait in their ring, which pushes back on the sender) and dropped
+    /// with an error reply otherwise.
+    pub(crate) fn deliver_frame(&self, frame: CheckedFrame<'_>, trust: Trust, may_block: bool) -> Delivered {
         let h = frame.header();
         match h.kind {
             FrameKind::Tell | FrameKind::Ask => {
@@ -268,6 +271,9 @@ impl CoreRt {
                         if mb.state() == MailboxState::Closed {
                             Some(ReplyErrorCode::ActorStopped)
                         } else if !mb.has_room() {
+                            if may_block {
+                                return Delivered::Blocked;
+                            }
                             Some(ReplyErrorCode::MailboxFull)
                         } else {
                             debug_assert_eq!(trust, Trust::Local, "network frames arrive with the transport");
@@ -311,7 +317,17 @@ impl CoreRt {
                 }
             }
         }
+        Delivered::Done
     }
+}
+
+/// What became of a frame handed to [`CoreRt::deliver_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    /// Queued, completed, or refused with a counted drop / error reply.
+    Done,
+    /// Its mailbox is full: leave it where it is and retry once the actor drains.
+    Blocked,
 }
 
 /// The ask error an error code stands for.

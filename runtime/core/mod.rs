@@ -68,6 +68,8 @@ pub(crate) struct CoreRt {
     tx: RefCell<Vec<Option<RingTx>>>,
     /// Inbound rings by source core (`None` for this core).
     rx: RefCell<Vec<Option<RingRx>>>,
+    /// Inbound rings (by source core) whose next frame waits for a full mailbox.
+    blocked_rings: RefCell<Vec<bool>>,
     /// Some outbound ring holds unpublished frames.
     dirty: Cell<bool>,
     service_waker: RefCell<Option<Waker>>,
@@ -92,6 +94,7 @@ impl CoreRt {
             decoder: Decoder::new(shared.max_payload_bytes),
             shared,
             actors: RefCell::new(ActorTable::default()),
+            blocked_rings: RefCell::new(vec![false; rx.len()]),
             tx: RefCell::new(tx),
             rx: RefCell::new(rx),
             dirty: Cell::new(false),
@@ -193,6 +196,17 @@ impl CoreRt {
         let mailboxes: Vec<_> = self.actors.borrow().slots.iter().filter_map(|s| s.mailbox.clone()).collect();
         for mb in mailboxes {
             mb.borrow_mut().request_stop();
+        }
+    }
+
+    /// An actor took its mail: rings blocked on a full mailbox may move again.
+    #[inline]
+    pub(crate) fn mailbox_drained(&self) {
+        let mut blocked = self.blocked_rings.borrow_mut();
+        if blocked.iter().any(|b| *b) {
+            blocked.iter_mut().for_each(|b| *b = false);
+            drop(blocked);
+            self.wake_service();
         }
     }
 

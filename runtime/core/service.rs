@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use coremesh_wire::{write_prefix, AskExt};
 
+use super::frames::Delivered;
 use super::CoreRt;
 use crate::clock;
 use crate::dispatch::Trust;
@@ -116,15 +117,25 @@ impl CoreRt {
         if self.inbox().is_nonempty() {
             return true;
         }
-        self.rx.borrow_mut().iter_mut().flatten().any(|rx| rx.has_published())
+        let blocked = self.blocked_rings.borrow();
+        self.rx
+            .borrow_mut()
+            .iter_mut()
+            .enumerate()
+            .any(|(s, rx)| !blocked[s] && rx.as_mut().is_some_and(|rx| rx.has_published()))
     }
 
     /// Moves published frames from every inbound ring into mailboxes or pending
-    /// asks. Returns how many frames it moved.
+    /// asks. Returns how many frames it moved. A ring whose next frame is for a
+    /// full mailbox stops there (head-of-line: later frames from that source core
+    /// wait too) and is marked blocked until an actor of this core drains.
     fn drain_rings(&self) -> usize {
         let mut moved = 0;
         let mut rxs = self.rx.borrow_mut();
-        for rx in rxs.iter_mut().flatten() {
+        let mut blocked = self.blocked_rings.borrow_mut();
+        for (source, rx) in rxs.iter_mut().enumerate() {
+            let Some(rx) = rx else { continue };
+            blocked[source] = false;
             let mut taken = 0;
             while taken < RING_ROUND_BYTES {
                 let Some(bytes) = rx.peek() else { break };
@@ -133,7 +144,10 @@ impl CoreRt {
                     other => unreachable!("rings carry whole frames written by a core: {other:?}"),
                 };
                 let len = frame.frame_len();
-                self.deliver_frame(frame, Trust::Local);
+                if self.deliver_frame(frame, Trust::Local, true) == Delivered::Blocked {
+                    blocked[source] = true;
+                    break;
+                }
                 rx.consume(len);
                 taken += len;
                 moved += 1;
@@ -165,7 +179,9 @@ impl CoreRt {
             write_prefix(&mut bytes[..48], &header, Some(&ext)).expect("48-byte ask prefix");
         }
         match self.decoder.decode(&bytes) {
-            Ok(Some(frame)) => self.deliver_frame(frame, Trust::Local),
+            Ok(Some(frame)) => {
+                self.deliver_frame(frame, Trust::Local, false);
+            }
             other => unreachable!("re-encoded prefix is valid: {other:?}"),
         }
     }

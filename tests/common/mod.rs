@@ -150,3 +150,53 @@ pub fn node_with(f: impl FnOnce(coremesh::ConfigBuilder) -> coremesh::ConfigBuil
     let cfg = f(Config::builder().env_source(|_| None)).build().expect("config");
     Node::start(cfg).expect("node starts")
 }
+
+/// Runs the future made by `make` as a task on worker `core` and returns its
+/// output, waiting at most 20 s.
+pub fn on_core<R, F, M>(node: &coremesh::NodeHandle, core: coremesh::CoreId, make: M) -> R
+where
+    R: Send + 'static,
+    F: std::future::Future<Output = R> + 'static,
+    M: FnOnce() -> F + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    node.run_on(core, move || {
+        glommio::spawn_local(async move {
+            let _ = tx.send(make().await);
+        })
+        .detach();
+    })
+    .wait()
+    .expect("core accepts work");
+    rx.recv_timeout(std::time::Duration::from_secs(20)).expect("task on core finished within 20 s")
+}
+
+/// Polls `cond` every millisecond until it holds or `limit` passes.
+pub fn wait_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    cond()
+}
+
+/// Whether this process may run on at least two CPUs.
+pub fn two_cpus() -> bool {
+    let ok = coremesh::Config::builder().env_source(|_| None).build().map(|c| c.worker_cpus().len() >= 2);
+    if !matches!(ok, Ok(true)) {
+        eprintln!("skipped: fewer than two CPUs are allowed");
+    }
+    matches!(ok, Ok(true))
+}
+
+pub fn hooks() -> Arc<Hooks> {
+    Arc::new(Hooks::default())
+}
+
+pub fn counter_on(node: &coremesh::NodeHandle, core: u16, hooks: &Arc<Hooks>) -> ActorRef<Counter> {
+    let h = hooks.clone();
+    node.spawn_on(coremesh::CoreId(core), move || Counter::new(h)).wait().expect("spawn")
+}

@@ -1,0 +1,152 @@
+//! What happens to messages when things go wrong on one node: stopped actors,
+//! wrong-typed refs, full mailboxes and rings, panicking handlers, shutdown.
+
+mod common;
+
+use common::*;
+use coremesh::{ActorRef, AskError, CoreId, TellError};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn asks_to_stopped_actor_fail_with_actor_stopped_everywhere() {
+    let node = node();
+    let hooks = hooks();
+    let r = counter_on(&node, 0, &hooks);
+    node.tell(&r, Stop).unwrap();
+    assert!(wait_until(5 * SECOND, || hooks.stopped.load(Ordering::SeqCst) == 1));
+    // From outside the runtime.
+    assert_eq!(
+        node.ask(&r, Add { n: 1 }).timeout(SECOND).wait(),
+        Err(AskError::ActorStopped { actor: r.id() })
+    );
+    // From the same core: known at once, nothing enqueued.
+    let same = on_core(&node, CoreId(0), move || async move { r.ask(Add { n: 1 }).timeout(SECOND).await });
+    assert_eq!(same, Err(AskError::NotSent(TellError::ActorStopped { actor: r.id() })));
+    let tell = on_core(&node, CoreId(0), move || async move { r.tell(Add { n: 1 }) });
+    assert_eq!(tell, Err(TellError::ActorStopped { actor: r.id() }));
+    if node.cores() > 1 {
+        // From another core: the error comes back as an error reply.
+        let other =
+            on_core(&node, CoreId(1), move || async move { r.ask(Add { n: 1 }).timeout(SECOND).await });
+        assert_eq!(other, Err(AskError::ActorStopped { actor: r.id() }));
+    }
+    assert!(node.stats().total().dead_letters >= 2, "drops are counted");
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn asks_queued_when_an_actor_stops_get_actor_stopped() {
+    let node = node();
+    let r = counter_on(&node, 0, &hooks());
+    let out = on_core(&node, CoreId(0), move || async move {
+        r.tell(Stop).unwrap();
+        r.ask(Add { n: 1 }).timeout(SECOND).await
+    });
+    assert_eq!(out, Err(AskError::ActorStopped { actor: r.id() }));
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn a_wrong_typed_ref_gets_unknown_type_not_a_misread() {
+    let node = node();
+    let other = node.spawn_on(CoreId(0), || Other).wait().unwrap();
+    let forged: ActorRef<Counter> = ActorRef::from_id(other.id());
+    let out = node.ask(&forged, Add { n: 1 }).timeout(SECOND).wait();
+    assert_eq!(
+        out,
+        Err(AskError::UnknownType { actor: other.id(), type_id: coremesh::wire::type_id_of("test.Add") })
+    );
+    node.tell(&forged, Add { n: 1 }).unwrap();
+    assert!(wait_until(5 * SECOND, || node.stats().total().unknown_type == 2));
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn slow_receiver_same_core_fills_the_mailbox_and_memory_stays_bounded() {
+    let node = node_with(|b| b.mailbox_bytes_max(4096));
+    let r = counter_on(&node, 0, &hooks());
+    let (accepted, err, later) = on_core(&node, CoreId(0), move || async move {
+        // The actor is busy in an async handler for 50 ms; its mailbox fills.
+        r.tell(SlowAdd { n: 0, sleep_ms: 50 }).unwrap();
+        glommio::yield_if_needed().await;
+        futures_lite::future::yield_now().await;
+        let mut accepted = 0u64;
+        let err = loop {
+            match r.tell(Add { n: 1 }) {
+                Ok(()) => accepted += 1,
+                Err(e) => break e,
+            }
+            if accepted > 1_000_000 {
+                panic!("mailbox never filled");
+            }
+        };
+        // The awaiting variant waits for room instead.
+        r.send(Add { n: 1 }).await.unwrap();
+        (accepted, err, r.ask(Get).timeout(5 * SECOND).await)
+    });
+    assert!(matches!(err, TellError::MailboxFull { actor, .. } if actor == r.id()), "{err:?}");
+    // 4096 bytes of 48-byte frames, plus at most one frame past the bound.
+    assert!(accepted <= 4096 / 48 + 1, "accepted {accepted}");
+    assert_eq!(later, Ok((accepted + 1, 0)));
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn slow_receiver_cross_core_fills_the_ring_and_memory_stays_bounded() {
+    if !two_cpus() {
+        return;
+    }
+    let node = node_with(|b| b.ring_bytes(4096).mailbox_bytes_max(4096));
+    let r = counter_on(&node, 1, &hooks());
+    node.tell(&r, SlowAdd { n: 0, sleep_ms: 300 }).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let (accepted, err) = on_core(&node, CoreId(0), move || async move {
+        let mut accepted = 0u64;
+        let err = loop {
+            match r.tell(Add { n: 1 }) {
+                Ok(()) => accepted += 1,
+                Err(e) => break e,
+            }
+            if accepted % 64 == 0 {
+                futures_lite::future::yield_now().await;
+            }
+            if accepted > 1_000_000 {
+                panic!("path never filled");
+            }
+        };
+        (accepted, err)
+    });
+    assert!(matches!(err, TellError::RingFull { from: CoreId(0), to: CoreId(1) }), "{err:?}");
+    // Bounded by the ring plus the mailbox (48-byte frames), plus slack of one frame each.
+    assert!(accepted <= (4096 + 4096) / 48 + 2, "accepted {accepted}");
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn a_panicking_handler_stops_its_actor_and_fails_the_ask() {
+    let node = node();
+    let hooks = hooks();
+    let r = counter_on(&node, 0, &hooks);
+    assert_eq!(node.ask(&r, Boom).timeout(SECOND).wait(), Err(AskError::HandlerFailed));
+    assert!(wait_until(5 * SECOND, || hooks.stopped.load(Ordering::SeqCst) == 1));
+    // The core keeps serving other actors.
+    let r2 = counter_on(&node, 0, &hooks);
+    assert_eq!(node.ask(&r2, Add { n: 2 }).timeout(SECOND).wait(), Ok(2));
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn shutdown_runs_every_stop_hook_and_joins_every_thread() {
+    let node = node();
+    let hooks = hooks();
+    let refs: Vec<_> = (0..10).map(|i| counter_on(&node, (i % node.cores()) as u16, &hooks)).collect();
+    assert!(wait_until(5 * SECOND, || hooks.started.load(Ordering::SeqCst) == 10));
+    let handle = node.handle();
+    node.shutdown().unwrap();
+    assert_eq!(hooks.stopping.load(Ordering::SeqCst), 10);
+    assert_eq!(hooks.stopped.load(Ordering::SeqCst), 10);
+    assert_eq!(handle.tell(&refs[0], Add { n: 1 }), Err(TellError::NodeStopped));
+}

@@ -1,0 +1,229 @@
+//! Actors on one node: same core and across cores, asks, FIFO per pair, refs
+//! inside messages, async handlers, pinning, and outside threads.
+
+mod common;
+
+use common::*;
+use coremesh::{AskError, CoreId, TellError};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn workers_and_control_thread_are_pinned_to_their_cpus() {
+    let node = node();
+    let cpus = node.config().worker_cpus().to_vec();
+    for (i, cpu) in cpus.iter().enumerate() {
+        let seen = node
+            .run_on(CoreId(i as u16), || {
+                // SAFETY-free: read back this thread's affinity mask.
+                let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+                let rc =
+                    unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+                assert_eq!(rc, 0);
+                (0..libc::CPU_SETSIZE as usize)
+                    .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
+                    .collect::<Vec<_>>()
+            })
+            .wait()
+            .unwrap();
+        assert_eq!(seen, vec![*cpu], "worker {i} must run on CPU {cpu} only");
+    }
+    // The control thread, found by its name.
+    let control_cpu = node.config().control_cpu();
+    let mut found = false;
+    for entry in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = entry.unwrap().path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() == "coremesh-contro" {
+            let tid: libc::pid_t = path.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            let rc =
+                unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+            assert_eq!(rc, 0);
+            let cpus: Vec<usize> =
+                (0..libc::CPU_SETSIZE as usize).filter(|c| unsafe { libc::CPU_ISSET(*c, &set) }).collect();
+            assert_eq!(cpus, vec![control_cpu]);
+            found = true;
+        }
+    }
+    assert!(found, "a thread named coremesh-control exists");
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn same_core_tell_and_ask() {
+    let node = node();
+    let hooks = hooks();
+    let r = counter_on(&node, 0, &hooks);
+    let total = on_core(&node, CoreId(0), move || async move {
+        for n in 1..=100 {
+            r.tell(Add { n }).unwrap();
+        }
+        r.ask(Add { n: 0 }).timeout(SECOND).await
+    });
+    assert_eq!(total, Ok(5050));
+    node.shutdown().unwrap();
+    assert_eq!(hooks.started.load(Ordering::SeqCst), 1);
+    assert_eq!(hooks.stopped.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn cross_core_tell_and_ask_use_the_ring() {
+    if !two_cpus() {
+        return;
+    }
+    let node = node();
+    let hooks = hooks();
+    let r = counter_on(&node, 1, &hooks);
+    let total = on_core(&node, CoreId(0), move || async move {
+        for n in 1..=1000 {
+            r.send(Add { n }).await.unwrap();
+        }
+        r.ask(Add { n: 0 }).timeout(SECOND).await
+    });
+    assert_eq!(total, Ok(500_500));
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn fifo_holds_per_sender_receiver_pair() {
+    if !two_cpus() {
+        return;
+    }
+    let node = node();
+    let r = counter_on(&node, 1, &hooks());
+    const N: u64 = 200_000;
+    // Sender 0 on the receiver's core, sender 1 across the ring, concurrently.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (sender, core) in [(0u32, 1u16), (1, 0)] {
+        let tx = tx.clone();
+        node.run_on(CoreId(core), move || {
+            glommio::spawn_local(async move {
+                for seq in 0..N {
+                    r.send(Seq { sender, seq }).await.unwrap();
+                }
+                tx.send(()).unwrap();
+            })
+            .detach();
+        })
+        .wait()
+        .unwrap();
+    }
+    for _ in 0..2 {
+        rx.recv_timeout(Duration::from_secs(60)).expect("senders finish");
+    }
+    let mut last = (0, 0);
+    assert!(wait_until(Duration::from_secs(30), || {
+        last = node.ask(&r, Get).wait().unwrap();
+        last.0 == 2 * N
+    }));
+    assert_eq!(last, (2 * N, 0), "all delivered, no FIFO violation");
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn refs_travel_inside_messages() {
+    if !two_cpus() {
+        return;
+    }
+    let node = node();
+    let a = counter_on(&node, 0, &hooks());
+    let b = counter_on(&node, 1, &hooks());
+    assert_eq!(node.ask(&a, Forward { to: b, n: 7 }).timeout(SECOND).wait(), Ok(1));
+    assert!(wait_until(5 * SECOND, || node.ask(&b, Get).wait() == Ok((7, 0))));
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn async_handlers_run_one_message_at_a_time() {
+    let node = node();
+    let r = counter_on(&node, 0, &hooks());
+    let out = on_core(&node, CoreId(0), move || async move {
+        r.tell(SlowAdd { n: 5, sleep_ms: 20 }).unwrap();
+        // Queued behind the async handler: sees its effect.
+        r.ask(Add { n: 1 }).timeout(SECOND).await
+    });
+    assert_eq!(out, Ok(6));
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn ask_times_out_and_the_late_reply_is_counted() {
+    let node = node();
+    let r = counter_on(&node, 0, &hooks());
+    let out = on_core(&node, CoreId(0), move || async move {
+        r.ask(SlowAdd { n: 1, sleep_ms: 200 }).timeout(Duration::from_millis(20)).await
+    });
+    assert_eq!(out, Err(AskError::Timeout));
+    assert!(wait_until(5 * SECOND, || node.stats().total().late_replies >= 1));
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn an_ask_arriving_after_its_deadline_is_dropped_unrun() {
+    let node = node();
+    let r = counter_on(&node, 0, &hooks());
+    let out = on_core(&node, CoreId(0), move || async move {
+        r.tell(SlowAdd { n: 1, sleep_ms: 100 }).unwrap();
+        // Queued behind 100 ms of work with a 10 ms deadline.
+        r.ask(Add { n: 1000 }).timeout(Duration::from_millis(10)).await
+    });
+    assert_eq!(out, Err(AskError::Timeout));
+    assert!(wait_until(5 * SECOND, || node.stats().total().expired_asks == 1));
+    assert_eq!(node.ask(&r, Get).wait().unwrap().0, 1, "the expired ask's handler never ran");
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn node_handle_works_from_outside_threads() {
+    fn send_sync_clone<T: Send + Sync + Clone>() {}
+    send_sync_clone::<coremesh::NodeHandle>();
+    fn is_send<T: Send>(_: &T) {}
+
+    let node = node();
+    let r = counter_on(&node, 0, &hooks());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let h = node.handle();
+            std::thread::spawn(move || {
+                for _ in 0..250 {
+                    h.tell(&r, Add { n: 1 }).unwrap();
+                }
+                let fut = h.ask(&r, Add { n: 0 }).timeout(5 * SECOND).into_future();
+                is_send(&fut);
+                futures_lite::future::block_on(fut).unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(node.ask(&r, Get).wait(), Ok((1000, 0)));
+    // An ActorRef used off-core finds its node by itself.
+    r.tell(Add { n: 1 }).unwrap();
+    assert_eq!(r.ask(Add { n: 0 }).timeout(SECOND).wait(), Ok(1001));
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn tell_to_a_missing_core_or_node_is_a_typed_error() {
+    let node = node();
+    let r = counter_on(&node, 0, &hooks());
+    let mut id = r.id();
+    id.core = CoreId(77);
+    let bad: coremesh::ActorRef<Counter> = coremesh::ActorRef::from_id(id);
+    assert!(matches!(node.tell(&bad, Add { n: 1 }), Err(TellError::NoSuchCore { core: 77, .. })));
+    let mut id = r.id();
+    id.node = coremesh::NodeId(42);
+    let far: coremesh::ActorRef<Counter> = coremesh::ActorRef::from_id(id);
+    assert_eq!(far.tell(Add { n: 1 }), Err(TellError::UnknownNode { node: coremesh::NodeId(42) }));
+    assert!(matches!(
+        node.spawn_on(CoreId(9), || Other).wait(),
+        Err(coremesh::SpawnError::NoSuchCore { .. })
+    ));
+    node.shutdown().unwrap();
+}
+
+use std::future::IntoFuture;
