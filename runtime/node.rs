@@ -215,11 +215,9 @@ impl Node {
     /// Blocks until SIGINT or SIGTERM (or until another thread requests shutdown
     /// through a [`NodeHandle`]), then shuts down cleanly.
     pub fn run_until_signal(self) -> Result<(), NodeError> {
-        let term = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(sig, term.clone()).map_err(|e| NodeError::Signals(e.to_string()))?;
-        }
-        while !term.load(std::sync::atomic::Ordering::Relaxed) && !self.is_stopping() {
+        let term =
+            crate::sync::flag::TermSignals::install().map_err(|e| NodeError::Signals(e.to_string()))?;
+        while !term.received() && !self.is_stopping() {
             std::thread::sleep(Duration::from_millis(20));
         }
         tracing::info!(node = %self.id(), "signal received; shutting down");

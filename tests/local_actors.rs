@@ -10,24 +10,23 @@ use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// The CPUs thread `tid` (0: the calling thread) may run on.
+fn affinity(tid: libc::pid_t) -> Vec<usize> {
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
+    let rc = unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    assert_eq!(rc, 0, "sched_getaffinity({tid})");
+    // SAFETY: CPU_ISSET only reads `set`, and every index is below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize).filter(|c| unsafe { libc::CPU_ISSET(*c, &set) }).collect()
+}
+
 #[test]
 fn workers_and_control_thread_are_pinned_to_their_cpus() {
     let node = node();
     let cpus = node.config().worker_cpus().to_vec();
     for (i, cpu) in cpus.iter().enumerate() {
-        let seen = node
-            .run_on(CoreId(i as u16), || {
-                // SAFETY-free: read back this thread's affinity mask.
-                let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-                let rc =
-                    unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-                assert_eq!(rc, 0);
-                (0..libc::CPU_SETSIZE as usize)
-                    .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
-                    .collect::<Vec<_>>()
-            })
-            .wait()
-            .unwrap();
+        let seen = node.run_on(CoreId(i as u16), || affinity(0)).wait().unwrap();
         assert_eq!(seen, vec![*cpu], "worker {i} must run on CPU {cpu} only");
     }
     // The control thread, found by its name.
@@ -38,13 +37,7 @@ fn workers_and_control_thread_are_pinned_to_their_cpus() {
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
         if comm.trim() == "coremesh-contro" {
             let tid: libc::pid_t = path.file_name().unwrap().to_str().unwrap().parse().unwrap();
-            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-            let rc =
-                unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-            assert_eq!(rc, 0);
-            let cpus: Vec<usize> =
-                (0..libc::CPU_SETSIZE as usize).filter(|c| unsafe { libc::CPU_ISSET(*c, &set) }).collect();
-            assert_eq!(cpus, vec![control_cpu]);
+            assert_eq!(affinity(tid), vec![control_cpu]);
             found = true;
         }
     }

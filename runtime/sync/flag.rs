@@ -19,3 +19,23 @@ impl Flag {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// SIGINT / SIGTERM turned into a flag the node's waiting thread polls.
+#[derive(Debug)]
+pub struct TermSignals(std::sync::Arc<AtomicBool>);
+
+impl TermSignals {
+    /// Installs handlers for SIGINT and SIGTERM that set the flag.
+    pub fn install() -> std::io::Result<TermSignals> {
+        let flag = std::sync::Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, flag.clone())?;
+        }
+        Ok(TermSignals(flag))
+    }
+
+    /// Whether either signal has arrived.
+    pub fn received(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}

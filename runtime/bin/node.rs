@@ -1,0 +1,81 @@
+//! `coremesh-node`: a node process for tests and operators.
+//!
+//! Owns: the command line of a standalone node. `coremesh-node serve` starts a
+//! node from the `COREMESH_*` environment, spawns one `Echo` actor per core,
+//! prints `ready <node-id> <cores>` and runs until SIGINT/SIGTERM, then shuts
+//! down and prints `stopped <n>` with the number of stop hooks that ran. Must
+//! never: panic on a bad environment value (it prints the error and exits 2).
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use coremesh::{Actor, Config, CoreId, Ctx, Handler, Node, StopReason};
+use rkyv::{Archive, Deserialize, Serialize};
+
+/// Echoes a number back.
+#[derive(Archive, Serialize, Deserialize)]
+struct Echo {
+    n: u64,
+}
+coremesh::message!(Echo = "coremesh-node.Echo");
+
+struct Echoer {
+    stopped: Arc<AtomicU64>,
+}
+
+impl Actor for Echoer {
+    fn stopped(&mut self, _reason: &StopReason) {
+        self.stopped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Handler<Echo> for Echoer {
+    type Reply = u64;
+    fn handle(&mut self, msg: &ArchivedEcho, _ctx: &mut Ctx<Self>) -> u64 {
+        msg.n.to_native()
+    }
+}
+coremesh::handlers!(Echoer: Echo);
+
+fn main() -> ExitCode {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode != "serve" {
+        eprintln!("usage: coremesh-node serve   (settings come from COREMESH_* variables)");
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("coremesh-node: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let node = match Node::start(config) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("coremesh-node: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stopped = Arc::new(AtomicU64::new(0));
+    for core in 0..node.cores() {
+        let s = stopped.clone();
+        let spawned = node.spawn_on(CoreId(core as u16), move || Echoer { stopped: s }).wait();
+        let Ok(r) = spawned else {
+            eprintln!("coremesh-node: could not spawn on core {core}");
+            return ExitCode::from(1);
+        };
+        if node.ask(&r, Echo { n: 7 }).wait() != Ok(7) {
+            eprintln!("coremesh-node: echo on core {core} failed");
+            return ExitCode::from(1);
+        }
+    }
+    println!("ready {} {}", node.id(), node.cores());
+    if let Err(e) = node.run_until_signal() {
+        eprintln!("coremesh-node: {e}");
+        return ExitCode::from(1);
+    }
+    println!("stopped {}", stopped.load(Ordering::SeqCst));
+    ExitCode::SUCCESS
+}
