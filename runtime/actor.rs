@@ -93,19 +93,24 @@ pub trait Dispatch: Actor {
     const MESSAGE_TYPES: &'static [(u64, &'static str)];
 
     #[doc(hidden)]
-    fn dispatch<'a>(
+    fn dispatch_sync(&mut self, delivery: crate::dispatch::Delivery<'_>, ctx: &mut Ctx<Self>)
+        -> SyncDispatch;
+
+    #[doc(hidden)]
+    fn dispatch_async<'a>(
         &'a mut self,
         delivery: crate::dispatch::Delivery<'a>,
         ctx: &'a mut Ctx<Self>,
-    ) -> Dispatched<'a>;
+    ) -> Option<Pin<Box<dyn Future<Output = ()> + 'a>>>;
 }
 
 #[doc(hidden)]
-pub enum Dispatched<'a> {
-    /// The handler ran to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncDispatch {
+    /// A sync handler ran to completion.
     Done,
-    /// An async handler: await this before the next message.
-    Later(Pin<Box<dyn Future<Output = ()> + 'a>>),
+    /// The type has an async handler: call `dispatch_async` and await it.
+    Async,
     /// The actor does not handle this type id.
     UnknownType,
 }
@@ -159,23 +164,38 @@ macro_rules! handlers {
             ];
 
             #[inline]
-            fn dispatch<'a>(
-                &'a mut self,
-                delivery: $crate::__private::Delivery<'a>,
-                ctx: &'a mut $crate::Ctx<Self>,
-            ) -> $crate::__private::Dispatched<'a> {
+            fn dispatch_sync(
+                &mut self,
+                delivery: $crate::__private::Delivery<'_>,
+                ctx: &mut $crate::Ctx<Self>,
+            ) -> $crate::__private::SyncDispatch {
                 let id = delivery.type_id();
                 $(
                     if id == <$m as $crate::Message>::TYPE_ID {
-                        return $crate::__private::run_sync::<Self, $m>(self, delivery, ctx);
+                        $crate::__private::run_sync::<Self, $m>(self, delivery, ctx);
+                        return $crate::__private::SyncDispatch::Done;
                     }
                 )*
                 $($(
                     if id == <$am as $crate::Message>::TYPE_ID {
+                        return $crate::__private::SyncDispatch::Async;
+                    }
+                )+)?
+                $crate::__private::SyncDispatch::UnknownType
+            }
+
+            fn dispatch_async<'a>(
+                &'a mut self,
+                delivery: $crate::__private::Delivery<'a>,
+                ctx: &'a mut $crate::Ctx<Self>,
+            ) -> Option<::std::pin::Pin<Box<dyn ::std::future::Future<Output = ()> + 'a>>> {
+                let _ = (&delivery, &ctx);
+                $($(
+                    if delivery.type_id() == <$am as $crate::Message>::TYPE_ID {
                         return $crate::__private::run_async::<Self, $am>(self, delivery, ctx);
                     }
                 )+)?
-                $crate::__private::Dispatched::UnknownType
+                None
             }
         }
     };

@@ -9,7 +9,7 @@
 //! |----------------------------|---------------------|---------|---------------------|
 //! | `COREMESH_CORES`           | `cores`             | below   | list: `0-3,6`       |
 //! | `COREMESH_CONTROL_CORE`    | `control_core`      | below   | one CPU             |
-//! | `COREMESH_MAILBOX_BYTES`   | `mailbox_bytes_max` | 1 MiB   | 4 KiB..=1 GiB       |
+//! | `COREMESH_MAILBOX_BYTES`   | `mailbox_bytes_max` | 64 KiB  | 4 KiB..=1 GiB       |
 //! | `COREMESH_RING_BYTES`      | `ring_bytes`        | 256 KiB | power of two, same  |
 //! | `COREMESH_IDLE_SPIN_US`    | `idle_spin_us`      | 50      | 0..=1 000 000       |
 //! | `COREMESH_INIT_TIMEOUT_MS` | `init_timeout_ms`   | 5000    | 1..=86 400 000      |
@@ -60,7 +60,7 @@ const MAILBOX_BYTES: Setting = Setting {
     min: BYTES_MIN,
     max: BYTES_MAX,
     power_of_two: false,
-    default: 1 << 20,
+    default: 64 << 10,
 };
 const RING_BYTES: Setting = Setting {
     method: "ConfigBuilder::ring_bytes",

@@ -25,7 +25,10 @@ use coremesh_wire::{CheckedFrame, FrameKind};
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use crate::actor::{AsyncHandler, Dispatched, Handler};
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::actor::{AsyncHandler, Handler};
 use crate::ctx::Ctx;
 use crate::ids::{CoreId, NodeId};
 use crate::message::{Message, Wire};
@@ -53,7 +56,8 @@ pub struct ReplyTarget {
 /// One frame on its way to a handler.
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery<'a> {
-    frame: CheckedFrame<'a>,
+    payload: &'a [u8],
+    type_id: u64,
     trust: Trust,
     reply: Option<ReplyTarget>,
 }
@@ -69,22 +73,22 @@ pub struct InvalidPayload {
 }
 
 impl<'a> Delivery<'a> {
-    pub(crate) fn new(frame: CheckedFrame<'a>, trust: Trust, sender_node: NodeId) -> Self {
-        let reply = match (frame.header().kind, frame.ask_ext()) {
-            (FrameKind::Ask, Some(ext)) => Some(ReplyTarget {
-                node: sender_node,
-                core: CoreId(ext.reply_core),
-                corr: frame.header().corr,
-            }),
+    #[inline]
+    pub(crate) fn new(frame: &CheckedFrame<'a>, trust: Trust, sender_node: NodeId) -> Self {
+        let h = frame.header();
+        let reply = match (h.kind, frame.ask_ext()) {
+            (FrameKind::Ask, Some(ext)) => {
+                Some(ReplyTarget { node: sender_node, core: CoreId(ext.reply_core), corr: h.corr })
+            }
             _ => None,
         };
-        Delivery { frame, trust, reply }
+        Delivery { payload: frame.payload(), type_id: h.type_id, trust, reply }
     }
 
     /// The message type id in the frame header.
     #[inline]
     pub fn type_id(&self) -> u64 {
-        self.frame.header().type_id
+        self.type_id
     }
 
     /// Where the reply goes, for an ask.
@@ -96,7 +100,7 @@ impl<'a> Delivery<'a> {
     /// The payload as `&Archived<M>`, validated first unless it is local (R1).
     #[inline]
     pub fn archived<M: Wire>(&self) -> Result<&'a M::Archived, InvalidPayload> {
-        let payload = self.frame.payload();
+        let payload = self.payload;
         if self.trust == Trust::Network || cfg!(debug_assertions) {
             return rkyv::access::<M::Archived, rancor::Error>(payload)
                 .map_err(|e| InvalidPayload { type_id: self.type_id(), reason: e.to_string() });
@@ -112,8 +116,8 @@ impl<'a> Delivery<'a> {
     /// Copies the payload into an owned aligned buffer (for async handlers).
     pub fn to_owned<M: Wire>(&self) -> Result<Owned<M>, InvalidPayload> {
         self.archived::<M>()?;
-        let mut buf = AlignedVec::<16>::with_capacity(self.frame.payload().len());
-        buf.extend_from_slice(self.frame.payload());
+        let mut buf = AlignedVec::<16>::with_capacity(self.payload.len());
+        buf.extend_from_slice(self.payload);
         Ok(Owned { buf, _message: PhantomData })
     }
 }
@@ -136,40 +140,36 @@ impl<M: Wire> Deref for Owned<M> {
 
 /// The sync handler glue: read in place, handle, reply if asked.
 #[inline]
-pub fn run_sync<'a, A: Handler<M>, M: Message>(
-    actor: &'a mut A,
-    delivery: Delivery<'a>,
-    ctx: &'a mut Ctx<A>,
-) -> Dispatched<'a> {
+pub fn run_sync<A: Handler<M>, M: Message>(actor: &mut A, delivery: Delivery<'_>, ctx: &mut Ctx<A>) {
     let msg = match delivery.archived::<M>() {
         Ok(m) => m,
         Err(e) => {
             ctx.reject_invalid(&delivery, &e);
-            return Dispatched::Done;
+            return;
         }
     };
     let reply = <A as Handler<M>>::handle(actor, msg, ctx);
     if let Some(target) = delivery.reply_target() {
         ctx.send_reply(target, &reply);
     }
-    Dispatched::Done
 }
 
 /// The async handler glue: copy once, then handle in a future.
+#[allow(clippy::type_complexity)]
 pub fn run_async<'a, A: AsyncHandler<M>, M: Message>(
     actor: &'a mut A,
     delivery: Delivery<'a>,
     ctx: &'a mut Ctx<A>,
-) -> Dispatched<'a> {
+) -> Option<Pin<Box<dyn Future<Output = ()> + 'a>>> {
     let owned = match delivery.to_owned::<M>() {
         Ok(m) => m,
         Err(e) => {
             ctx.reject_invalid(&delivery, &e);
-            return Dispatched::Done;
+            return None;
         }
     };
     let target = delivery.reply_target();
-    Dispatched::Later(Box::pin(async move {
+    Some(Box::pin(async move {
         let reply = <A as AsyncHandler<M>>::handle(actor, owned, ctx).await;
         if let Some(target) = target {
             ctx.send_reply(target, &reply);

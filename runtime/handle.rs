@@ -66,6 +66,12 @@ pub(crate) struct NodeShared {
 /// How many commands a core's inbox holds before `tell` from outside reports it full.
 pub(crate) const INBOX_COMMANDS_MAX: usize = 65_536;
 
+thread_local! {
+    /// Archiving scratch for threads outside the runtime.
+    static OUTSIDE_SCRATCH: std::cell::RefCell<crate::message::Scratch> =
+        std::cell::RefCell::new(crate::message::Scratch::new());
+}
+
 static NODES: Mutex<Vec<Weak<NodeShared>>> = Mutex::new(Vec::new());
 
 pub(crate) fn register_node(shared: &Arc<NodeShared>) {
@@ -239,7 +245,9 @@ impl NodeHandle {
             corr: 0,
         };
         let mut buf = AlignedVec::new();
-        encode_into(&mut buf, &header, ext, msg, self.shared.max_payload_bytes as usize)?;
+        let max = self.shared.max_payload_bytes as usize;
+        OUTSIDE_SCRATCH
+            .with(|s| encode_into(&mut buf, s.borrow_mut().allocator(), &header, ext, msg, max))?;
         Ok(buf)
     }
 

@@ -129,6 +129,6 @@ pub use stats::NodeStats;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::actor::Dispatched;
+    pub use crate::actor::SyncDispatch;
     pub use crate::dispatch::{run_async, run_sync, Delivery};
 }

@@ -5,15 +5,38 @@
 //! message and reply must meet. Must never: derive a type id from anything the
 //! compiler chooses (`type_name`, `TypeId`): ids must agree across builds.
 
-use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
+use rkyv::api::high::{HighDeserializer, HighValidator};
+use rkyv::api::low::LowSerializer;
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
-use rkyv::ser::allocator::ArenaHandle;
+use rkyv::ser::allocator::SubAllocator;
 use rkyv::util::AlignedVec;
 
 /// The serializer every message is written with: straight into a 16-aligned
-/// frame buffer (a mailbox, or a scratch buffer for rings and sockets).
-pub type Ser<'a, 'w> = HighSerializer<&'w mut AlignedVec<16>, ArenaHandle<'a>, rancor::Error>;
+/// frame buffer (a mailbox, or a scratch buffer for rings and sockets), with
+/// [`SCRATCH_BYTES`] of per-core scratch space. It is rkyv's low-level
+/// serializer: shared pointers (`Rc`, `Arc`) cannot be archived in messages, and
+/// a message whose archiving needs more scratch than that (a vector of hundreds
+/// of thousands of strings) fails with `TellError::Serialize`.
+pub type Ser<'a, 'w> = LowSerializer<&'w mut AlignedVec<16>, SubAllocator<'a>, rancor::Error>;
+
+/// Scratch space rkyv may use while archiving one message.
+pub const SCRATCH_BYTES: usize = 1 << 20;
+
+/// Reusable scratch space for archiving (one per core, one per outside thread).
+pub(crate) struct Scratch(Box<[std::mem::MaybeUninit<u8>]>);
+
+impl Scratch {
+    pub(crate) fn new() -> Self {
+        Scratch(Box::new_uninit_slice(SCRATCH_BYTES))
+    }
+
+    /// An allocator over the whole scratch space, for one message.
+    #[inline]
+    pub(crate) fn allocator(&mut self) -> SubAllocator<'_> {
+        SubAllocator::new(&mut self.0)
+    }
+}
 
 /// A type that can be archived into a frame and read back in place (checked
 /// when it comes from the network). Implemented for you by [`Message`]s and

@@ -215,8 +215,16 @@ impl Node {
     /// Blocks until SIGINT or SIGTERM (or until another thread requests shutdown
     /// through a [`NodeHandle`]), then shuts down cleanly.
     pub fn run_until_signal(self) -> Result<(), NodeError> {
+        self.run_until_signal_with(|| {})
+    }
+
+    /// Like [`Node::run_until_signal`], calling `installed` once the signal
+    /// handlers are in place (print "ready" there, so a supervisor that signals
+    /// right after reading it never kills the process by the default action).
+    pub fn run_until_signal_with(self, installed: impl FnOnce()) -> Result<(), NodeError> {
         let term =
             crate::sync::flag::TermSignals::install().map_err(|e| NodeError::Signals(e.to_string()))?;
+        installed();
         while !term.received() && !self.is_stopping() {
             std::thread::sleep(Duration::from_millis(20));
         }

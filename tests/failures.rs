@@ -150,3 +150,17 @@ fn shutdown_runs_every_stop_hook_and_joins_every_thread() {
     assert_eq!(hooks.stopped.load(Ordering::SeqCst), 10);
     assert_eq!(handle.tell(&refs[0], Add { n: 1 }), Err(TellError::NodeStopped));
 }
+
+#[test]
+fn outside_tells_to_a_full_mailbox_wait_and_none_is_lost() {
+    let node = node_with(|b| b.mailbox_bytes_max(4096));
+    let r = counter_on(&node, 0, &hooks());
+    node.tell(&r, SlowAdd { n: 0, sleep_ms: 100 }).unwrap();
+    // 2000 frames of 48 bytes are far more than the 4096-byte mailbox holds.
+    for _ in 0..2000 {
+        node.tell(&r, Add { n: 1 }).unwrap();
+    }
+    assert_eq!(node.ask(&r, Get).timeout(10 * SECOND).wait(), Ok((2000, 0)));
+    assert_eq!(node.stats().total().dead_letters, 0);
+    node.shutdown().unwrap();
+}

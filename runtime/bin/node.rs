@@ -71,8 +71,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    println!("ready {} {}", node.id(), node.cores());
-    if let Err(e) = node.run_until_signal() {
+    let (id, cores) = (node.id(), node.cores());
+    if let Err(e) = node.run_until_signal_with(|| println!("ready {id} {cores}")) {
         eprintln!("coremesh-node: {e}");
         return ExitCode::from(1);
     }

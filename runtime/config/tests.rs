@@ -355,7 +355,7 @@ fn builder_wins_over_env_and_env_over_default() {
     assert_eq!(from_builder.ask_timeout_ms(), 2);
 
     let defaults = build(&eight(), &[]);
-    assert_eq!(defaults.mailbox_bytes_max(), 1 << 20);
+    assert_eq!(defaults.mailbox_bytes_max(), 64 << 10);
     assert_eq!(defaults.ring_bytes(), 256 << 10);
     assert_eq!(defaults.idle_spin_us(), 50);
     assert_eq!(defaults.init_timeout_ms(), 5000);

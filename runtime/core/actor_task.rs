@@ -20,7 +20,7 @@ use rkyv::util::AlignedVec;
 
 use super::mailbox::{Mailbox, MailboxState};
 use super::CoreRt;
-use crate::actor::{Dispatch, Dispatched, StopReason};
+use crate::actor::{Dispatch, StopReason, SyncDispatch};
 use crate::clock;
 use crate::ctx::Ctx;
 use crate::dispatch::{Delivery, Trust};
@@ -59,6 +59,16 @@ pub(crate) async fn run_actor<A: Dispatch>(
     actor.stopped(&reason);
 }
 
+/// How a run of sync handlers over a batch ended.
+enum Step {
+    /// Every frame of the batch was handled.
+    Done,
+    /// The frame at the offset has an async handler.
+    Async,
+    /// The actor asked to stop; the offset is past the last handled frame.
+    Stop,
+}
+
 /// Handles mail until the actor stops; returns why it stopped.
 async fn message_loop<A: Dispatch>(
     actor: &mut A,
@@ -67,7 +77,6 @@ async fn message_loop<A: Dispatch>(
     ctx: &mut Ctx<A>,
 ) -> StopReason {
     let mut batch = AlignedVec::<16>::new();
-    let decoder = core.decoder;
     loop {
         poll_fn(
             |cx| if mailbox.borrow_mut().poll_ready(cx.waker()) { Poll::Ready(()) } else { Poll::Pending },
@@ -81,47 +90,47 @@ async fn message_loop<A: Dispatch>(
         core.mailbox_drained();
         let mut off = 0;
         while off < batch.len() {
-            let frame = match decoder.decode(&batch[off..]) {
-                Ok(Some(f)) => f,
-                other => unreachable!("mailbox holds whole frames written by this core: {other:?}"),
+            // Sync handlers run in one stretch under one unwind guard; `off` always
+            // names the frame being handled, so a panic is pinned to its message.
+            let step = {
+                let (a, c, b, at) = (&mut *actor, &mut *ctx, &batch[..], &mut off);
+                catch_unwind(AssertUnwindSafe(move || run_sync_frames(a, c, core, b, at)))
+            };
+            let frame = match step {
+                Ok(Step::Done) => break,
+                Ok(Step::Stop) => {
+                    fail_queued(core, &batch, off);
+                    batch.clear();
+                    return ctx.stop_requested().cloned().unwrap_or(StopReason::Normal);
+                }
+                Ok(Step::Async) => decode(&batch, off),
+                Err(p) => {
+                    let frame = decode(&batch, off);
+                    let delivery = Delivery::new(&frame, Trust::Local, core.node_id());
+                    if let Some(t) = delivery.reply_target() {
+                        core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
+                    }
+                    let reason =
+                        StopReason::Panicked { message: panic_message(&*p), type_id: delivery.type_id() };
+                    fail_queued(core, &batch, off + frame.frame_len());
+                    batch.clear();
+                    return reason;
+                }
             };
             off += frame.frame_len();
-            let delivery = Delivery::new(frame, Trust::Local, core.node_id());
-            if let Some(ext) = frame.ask_ext() {
-                if ext.deadline_unix_ns != 0 && clock::unix_now_ns() > ext.deadline_unix_ns {
-                    core.stats().expired_asks.add(1);
-                    if let Some(t) = delivery.reply_target() {
-                        core.send_error_reply(t, ReplyErrorCode::DeadlineExpired);
-                    }
-                    continue;
-                }
-            }
-            let type_id = delivery.type_id();
+            let delivery = Delivery::new(&frame, Trust::Local, core.node_id());
             let reply_target = delivery.reply_target();
-            let panicked = {
-                let (a, c) = (&mut *actor, &mut *ctx);
-                match catch_unwind(AssertUnwindSafe(move || {
-                    let (a, c) = (a, c);
-                    a.dispatch(delivery, c)
-                })) {
-                    Ok(Dispatched::Done) => None,
-                    Ok(Dispatched::Later(fut)) => AssertUnwindSafe(fut).catch_unwind().await.err(),
-                    Ok(Dispatched::UnknownType) => {
-                        core.stats().unknown_type.add(1);
-                        if let Some(t) = reply_target {
-                            core.send_error_reply(t, ReplyErrorCode::UnknownType);
-                        }
-                        None
-                    }
-                    Err(p) => Some(p),
-                }
+            let type_id = delivery.type_id();
+            let panicked = match actor.dispatch_async(delivery, ctx) {
+                Some(fut) => AssertUnwindSafe(fut).catch_unwind().await.err(),
+                None => None,
             };
             core.stats().delivered.add(1);
             if let Some(p) = panicked {
                 if let Some(t) = reply_target {
                     core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
                 }
-                ctx.set_stop(StopReason::Panicked { message: panic_message(&p), type_id });
+                ctx.set_stop(StopReason::Panicked { message: panic_message(&*p), type_id });
             }
             if ctx.stop_requested().is_some() {
                 fail_queued(core, &batch, off);
@@ -137,15 +146,71 @@ async fn message_loop<A: Dispatch>(
     }
 }
 
+fn decode(batch: &[u8], off: usize) -> coremesh_wire::CheckedFrame<'_> {
+    match batch.get(off..).and_then(|b| LOCAL.decode_local(b)) {
+        Some(f) => f,
+        None => unreachable!("a mailbox holds whole frames written by this process"),
+    }
+}
+
+/// The decoder for frames this process wrote (limits were checked when written).
+const LOCAL: coremesh_wire::Decoder = coremesh_wire::Decoder::new(u32::MAX);
+
+/// Runs sync handlers over the frames of `batch` from `*off`, advancing `*off`
+/// past each frame once it is handled.
+#[inline]
+fn run_sync_frames<A: Dispatch>(
+    actor: &mut A,
+    ctx: &mut Ctx<A>,
+    core: &CoreRt,
+    batch: &[u8],
+    off: &mut usize,
+) -> Step {
+    let mut handled = 0;
+    let step = loop {
+        if *off >= batch.len() {
+            break Step::Done;
+        }
+        let frame = decode(batch, *off);
+        let delivery = Delivery::new(&frame, Trust::Local, core.node_id());
+        if let Some(ext) = frame.ask_ext() {
+            if ext.deadline_unix_ns != 0 && clock::unix_now_ns() > ext.deadline_unix_ns {
+                core.stats().expired_asks.add(1);
+                if let Some(t) = delivery.reply_target() {
+                    core.send_error_reply(t, ReplyErrorCode::DeadlineExpired);
+                }
+                *off += frame.frame_len();
+                continue;
+            }
+        }
+        match actor.dispatch_sync(delivery, ctx) {
+            SyncDispatch::Done => handled += 1,
+            SyncDispatch::Async => break Step::Async,
+            SyncDispatch::UnknownType => {
+                core.stats().unknown_type.add(1);
+                if let Some(t) = delivery.reply_target() {
+                    core.send_error_reply(t, ReplyErrorCode::UnknownType);
+                }
+            }
+        }
+        *off += frame.frame_len();
+        if ctx.stop_requested().is_some() {
+            break Step::Stop;
+        }
+    };
+    core.stats().delivered.add(handled);
+    step
+}
+
 /// Fails every frame left in `buf` from `off`: asks get `ActorStopped`, tells
 /// are counted as dead letters.
 fn fail_queued(core: &CoreRt, buf: &[u8], mut off: usize) {
     while off < buf.len() {
-        let Ok(Some(frame)) = core.decoder.decode(&buf[off..]) else { return };
+        let Some(frame) = buf.get(off..).and_then(|b| LOCAL.decode_local(b)) else { return };
         off += frame.frame_len();
         core.stats().dead_letters.add(1);
         if frame.header().kind == FrameKind::Ask {
-            if let Some(t) = Delivery::new(frame, Trust::Local, core.node_id()).reply_target() {
+            if let Some(t) = Delivery::new(&frame, Trust::Local, core.node_id()).reply_target() {
                 core.send_error_reply(t, ReplyErrorCode::ActorStopped);
             }
         }

@@ -9,11 +9,20 @@
 //! Must never: leave a partial frame in a buffer after an error, or let a frame
 //! reach a mailbox without the type id of the value it was archived from (R1 of
 //! `crate::dispatch`).
+//!
+//! # Rules the `unsafe` block relies on
+//! - R3: `AlignedVec::reserve(n)` leaves at least `n` bytes of capacity past
+//!   `len()`, and `set_len` is only called with a length whose bytes are all
+//!   initialised.
 
 use std::rc::Rc;
 
-use coremesh_wire::{prefix_len, write_prefix, AskExt, CheckedFrame, FrameHeader, FrameKind, ReplyErrorCode};
+use coremesh_wire::{
+    prefix_len, write_prefix, AskExt, CheckedFrame, FrameHeader, FrameKind, ReplyErrorCode, ASK_EXT_BYTES,
+    HEADER_BYTES,
+};
 use rkyv::rancor;
+use rkyv::ser::allocator::SubAllocator;
 use rkyv::util::AlignedVec;
 
 use super::mailbox::MailboxState;
@@ -24,13 +33,15 @@ use crate::error::{AskError, TellError};
 use crate::ids::{ActorId, CoreId};
 use crate::message::Wire;
 
-const ZEROS: [u8; 48] = [0; 48];
-
 /// Appends one frame carrying `msg` to `buf`; returns the frame's length. On
 /// error `buf` is as it was.
+///
+/// The prefix is written whole before the payload (its length patched after),
+/// and the padding with one 16-byte store: no zero-fill pass, no second header write.
 #[inline]
 pub(crate) fn encode_into<M: Wire>(
     buf: &mut AlignedVec<16>,
+    alloc: SubAllocator<'_>,
     header: &FrameHeader,
     ext: Option<&AskExt>,
     msg: &M,
@@ -38,10 +49,21 @@ pub(crate) fn encode_into<M: Wire>(
 ) -> Result<usize, TellError> {
     let start = buf.len();
     debug_assert_eq!(start % 16, 0);
-    let prefix = prefix_len(header.kind);
-    buf.extend_from_slice(&ZEROS[..prefix]);
+    let mut prefix = [0u8; HEADER_BYTES + ASK_EXT_BYTES];
+    let prefix_bytes = prefix_len(header.kind);
+    write_prefix(&mut prefix, header, ext).map_err(|e| TellError::Serialize(e.to_string()))?;
+    buf.reserve(HEADER_BYTES + ASK_EXT_BYTES);
+    // SAFETY:
+    // - `reserve` left at least 48 bytes of capacity past `start` (R3);
+    // - the 48-byte unaligned store is valid anywhere in that capacity, and the
+    //   first `prefix_bytes <= 48` bytes it wrote are initialised before
+    //   `set_len` exposes them. (A fixed-size store avoids a memcpy call.)
+    unsafe {
+        buf.as_mut_ptr().add(start).cast::<[u8; HEADER_BYTES + ASK_EXT_BYTES]>().write_unaligned(prefix);
+        buf.set_len(start + prefix_bytes);
+    }
     let payload_start = buf.len();
-    if let Err(e) = rkyv::api::high::to_bytes_in::<_, rancor::Error>(msg, &mut *buf) {
+    if let Err(e) = rkyv::api::low::to_bytes_in_with_alloc::<_, _, rancor::Error>(msg, &mut *buf, alloc) {
         buf.resize(start, 0);
         return Err(TellError::Serialize(e.to_string()));
     }
@@ -50,12 +72,20 @@ pub(crate) fn encode_into<M: Wire>(
         buf.resize(start, 0);
         return Err(TellError::TooLarge { bytes: payload_len, max: max_payload });
     }
-    let padded = coremesh_wire::padded_len(buf.len());
-    buf.extend_from_slice(&ZEROS[..padded - buf.len()]);
-    let mut h = *header;
-    h.payload_len = payload_len as u32;
-    write_prefix(&mut buf[start..start + prefix], &h, ext).expect("prefix fits its own length");
-    Ok(buf.len() - start)
+    buf[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    let end = buf.len();
+    let padded = coremesh_wire::padded_len(end);
+    buf.reserve(16);
+    // SAFETY:
+    // - `reserve(16)` guarantees 16 bytes of capacity past `end` (R3 of this module);
+    // - an unaligned 16-byte store is valid for any address in that capacity;
+    // - `padded - end < 16`, so every byte up to `padded` is now initialised
+    //   before `set_len` exposes it.
+    unsafe {
+        buf.as_mut_ptr().add(end).cast::<[u8; 16]>().write_unaligned([0u8; 16]);
+        buf.set_len(padded);
+    }
+    Ok(padded - start)
 }
 
 impl CoreRt {
@@ -113,7 +143,14 @@ impl CoreRt {
         if !mb.has_room() {
             return Err(TellError::MailboxFull { actor: to, bytes: mb.queued_bytes() });
         }
-        encode_into(mb.buffer(), header, ext, msg, self.max_payload())?;
+        encode_into(
+            mb.buffer(),
+            self.scratch_space.borrow_mut().allocator(),
+            header,
+            ext,
+            msg,
+            self.max_payload(),
+        )?;
         mb.wake_actor();
         Ok(())
     }
@@ -132,7 +169,14 @@ impl CoreRt {
         }
         let mut scratch = self.scratch.borrow_mut();
         scratch.clear();
-        encode_into(&mut scratch, header, ext, msg, self.max_payload())?;
+        encode_into(
+            &mut scratch,
+            self.scratch_space.borrow_mut().allocator(),
+            header,
+            ext,
+            msg,
+            self.max_payload(),
+        )?;
         self.push_frame_bytes(to.core, &scratch)
     }
 
@@ -190,7 +234,12 @@ impl CoreRt {
                 return;
             };
             buf.clear();
-            let outcome = match rkyv::api::high::to_bytes_in::<_, rancor::Error>(reply, &mut *buf) {
+            let mut space = self.scratch_space.borrow_mut();
+            let outcome = match rkyv::api::low::to_bytes_in_with_alloc::<_, _, rancor::Error>(
+                reply,
+                &mut *buf,
+                space.allocator(),
+            ) {
                 Ok(_) => Outcome::Replied,
                 Err(e) => Outcome::Failed(AskError::BadReply(e.to_string())),
             };
@@ -208,8 +257,15 @@ impl CoreRt {
         };
         let mut scratch = self.scratch.borrow_mut();
         scratch.clear();
-        let sent = encode_into(&mut scratch, &header, None, reply, self.max_payload())
-            .and_then(|_| self.push_frame_bytes(target.core, &scratch));
+        let sent = encode_into(
+            &mut scratch,
+            self.scratch_space.borrow_mut().allocator(),
+            &header,
+            None,
+            reply,
+            self.max_payload(),
+        )
+        .and_then(|_| self.push_frame_bytes(target.core, &scratch));
         drop(scratch);
         if let Err(e) = sent {
             tracing::warn!(core = %self.core, to = %target.core, error = %e, "reply not sent");
@@ -285,7 +341,7 @@ impl CoreRt {
                 };
                 if let Some(code) = refused {
                     self.stats().dead_letters.add(1);
-                    let d = Delivery::new(frame, trust, self.node);
+                    let d = Delivery::new(&frame, trust, self.node);
                     if let Some(t) = d.reply_target() {
                         self.send_error_reply(t, code);
                     } else {

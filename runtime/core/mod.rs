@@ -7,6 +7,11 @@
 //! Must never: share anything with another core except through `crate::sync`
 //! (rings, signal, inbox, counters), or block the thread.
 //!
+//! # Rules the `unsafe` blocks rely on
+//! - R4: `CURRENT` is either null or a pointer produced by `Rc::into_raw` in
+//!   `CoreRt::enter`, owning one strong count, released only by
+//!   `CurrentGuard::drop` after it nulls `CURRENT`. Nothing else writes it.
+//!
 //! Submodules: `frames` (the one send path: same core, other core, other node),
 //! `actor_task` (one actor's run loop), `service` (the core's own task: rings,
 //! inbox, parking, shutdown), `mailbox`, `pending`.
@@ -33,18 +38,31 @@ use mailbox::Mailbox;
 use pending::PendingTable;
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<CoreRt>>> = const { RefCell::new(None) };
+    /// The core this thread runs: a pointer from `Rc::into_raw`, or null.
+    /// A plain `Cell` of a pointer (no destructor, no borrow flag) keeps the
+    /// lookup on every send to a single thread-local load.
+    static CURRENT: Cell<*const CoreRt> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Runs `f` with the core this thread runs, or returns `None` off-core.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<CoreRt>) -> R) -> Option<R> {
-    CURRENT.with(|c| c.borrow().as_ref().map(f))
+    let p = CURRENT.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY:
+    // - a non-null CURRENT came from `Rc::into_raw` in `CoreRt::enter` (R4), and the
+    //   strong count it stands for is only given back by `CurrentGuard::drop`,
+    //   which nulls CURRENT first; so the allocation is alive for this call;
+    // - `ManuallyDrop` keeps this temporary `Rc` from decrementing that count.
+    let rc = std::mem::ManuallyDrop::new(unsafe { Rc::from_raw(p) });
+    Some(f(&rc))
 }
 
 /// The core of this thread, if it is a worker core.
 pub(crate) fn current() -> Option<Rc<CoreRt>> {
-    CURRENT.with(|c| c.borrow().clone())
+    with_current(Rc::clone)
 }
 
 struct Slot {
@@ -70,11 +88,15 @@ pub(crate) struct CoreRt {
     rx: RefCell<Vec<Option<RingRx>>>,
     /// Inbound rings (by source core) whose next frame waits for a full mailbox.
     blocked_rings: RefCell<Vec<bool>>,
+    /// Some frame (ring or outside thread) waits for a full mailbox.
+    blocked_any: Cell<bool>,
     /// Some outbound ring holds unpublished frames.
     dirty: Cell<bool>,
     service_waker: RefCell<Option<Waker>>,
     pub(crate) pending: RefCell<PendingTable>,
     scratch: RefCell<AlignedVec<16>>,
+    /// Scratch space for rkyv's serializer (strings, vectors inside messages).
+    scratch_space: RefCell<crate::message::Scratch>,
     decoder: Decoder,
     live_actors: Cell<usize>,
     mailbox_bytes_max: usize,
@@ -95,12 +117,14 @@ impl CoreRt {
             shared,
             actors: RefCell::new(ActorTable::default()),
             blocked_rings: RefCell::new(vec![false; rx.len()]),
+            blocked_any: Cell::new(false),
             tx: RefCell::new(tx),
             rx: RefCell::new(rx),
             dirty: Cell::new(false),
             service_waker: RefCell::new(None),
             pending: RefCell::new(PendingTable::default()),
             scratch: RefCell::new(AlignedVec::new()),
+            scratch_space: RefCell::new(crate::message::Scratch::new()),
             live_actors: Cell::new(0),
             mailbox_bytes_max,
         })
@@ -108,7 +132,9 @@ impl CoreRt {
 
     /// Makes this the current core of the calling thread until the guard drops.
     pub(crate) fn enter(self: &Rc<Self>) -> CurrentGuard {
-        CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+        let p = Rc::into_raw(self.clone());
+        let old = CURRENT.with(|c| c.replace(p));
+        assert!(old.is_null(), "a thread runs at most one coremesh core");
         CurrentGuard
     }
 
@@ -202,10 +228,8 @@ impl CoreRt {
     /// An actor took its mail: rings blocked on a full mailbox may move again.
     #[inline]
     pub(crate) fn mailbox_drained(&self) {
-        let mut blocked = self.blocked_rings.borrow_mut();
-        if blocked.iter().any(|b| *b) {
-            blocked.iter_mut().for_each(|b| *b = false);
-            drop(blocked);
+        if self.blocked_any.replace(false) {
+            self.blocked_rings.borrow_mut().iter_mut().for_each(|b| *b = false);
             self.wake_service();
         }
     }
@@ -224,6 +248,11 @@ pub(crate) struct CurrentGuard;
 
 impl Drop for CurrentGuard {
     fn drop(&mut self) {
-        let _ = CURRENT.try_with(|c| c.borrow_mut().take());
+        let p = CURRENT.with(|c| c.replace(std::ptr::null()));
+        if !p.is_null() {
+            // SAFETY: `p` came from `Rc::into_raw` in `enter` (R4) and CURRENT no
+            // longer holds it, so this gives back exactly the count `enter` took.
+            drop(unsafe { Rc::from_raw(p) });
+        }
     }
 }

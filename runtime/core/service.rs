@@ -15,6 +15,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use coremesh_wire::{write_prefix, AskExt};
+use rkyv::util::AlignedVec;
+
+use super::pending::ForeignReply;
 
 use super::frames::Delivered;
 use super::CoreRt;
@@ -39,16 +42,37 @@ pub(crate) struct ServiceExit {
 pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
     let spin = Duration::from_micros(core.shared().config.idle_spin_us());
     let mut commands = VecDeque::new();
+    // Frames from outside threads whose mailbox was full, oldest first. While any
+    // wait, the inbox is not drained, so the inbox's bound bounds them too.
+    let mut parked: VecDeque<AlignedVec<16>> = VecDeque::new();
     let mut idle_since = None;
     let mut shutdown_at = None;
     loop {
         core.flush_rings();
         let mut work = core.drain_rings();
-        if core.inbox().drain_into(&mut commands) {
+        while let Some(bytes) = parked.pop_front() {
+            if let Some(bytes) = core.deliver_parked(bytes) {
+                parked.push_front(bytes);
+                break;
+            }
+            work += 1;
+        }
+        if core.shared().stopping.is_set() && shutdown_at.is_none() {
+            shutdown_at = Some(clock::now());
+            core.stop_all_actors();
+        }
+        if parked.is_empty() && core.inbox().drain_into(&mut commands) {
             while let Some(cmd) = commands.pop_front() {
                 work += 1;
                 match cmd {
-                    Command::Frame { bytes, reply } => core.accept_foreign(bytes, reply),
+                    Command::Frame { bytes, reply } => {
+                        let blocked = if parked.is_empty() {
+                            core.accept_foreign(bytes, reply)
+                        } else {
+                            Some(core.register_foreign(bytes, reply))
+                        };
+                        parked.extend(blocked);
+                    }
                     Command::Run(f) => f(&core),
                     Command::Shutdown => {
                         if shutdown_at.is_none() {
@@ -80,13 +104,13 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
             futures_lite::future::yield_now().await;
             continue;
         }
-        park(&core).await;
+        park(&core, parked.is_empty()).await;
         idle_since = None;
     }
 }
 
 /// Parks until another thread signals this core or a local sender dirties a ring.
-async fn park(core: &CoreRt) {
+async fn park(core: &CoreRt, with_inbox: bool) {
     let signal = &core.shared().cores[usize::from(core.core_id().0)].signal;
     let mut parked = false;
     poll_fn(|cx| {
@@ -96,7 +120,7 @@ async fn park(core: &CoreRt) {
         }
         *core.service_waker.borrow_mut() = Some(cx.waker().clone());
         signal.prepare_park(cx.waker());
-        if core.has_input() {
+        if core.has_input(with_inbox) {
             signal.cancel_park();
             return Poll::Ready(());
         }
@@ -113,8 +137,8 @@ impl CoreRt {
     }
 
     /// Whether a ring or the inbox holds something (re-reads the producers' indices).
-    fn has_input(&self) -> bool {
-        if self.inbox().is_nonempty() {
+    fn has_input(&self, with_inbox: bool) -> bool {
+        if with_inbox && self.inbox().is_nonempty() {
             return true;
         }
         let blocked = self.blocked_rings.borrow();
@@ -139,13 +163,13 @@ impl CoreRt {
             let mut taken = 0;
             while taken < RING_ROUND_BYTES {
                 let Some(bytes) = rx.peek() else { break };
-                let frame = match self.decoder.decode(bytes) {
-                    Ok(Some(f)) => f,
-                    other => unreachable!("rings carry whole frames written by a core: {other:?}"),
+                let Some(frame) = self.decoder.decode_local(bytes) else {
+                    unreachable!("rings carry whole frames written by this process's cores");
                 };
                 let len = frame.frame_len();
                 if self.deliver_frame(frame, Trust::Local, true) == Delivered::Blocked {
                     blocked[source] = true;
+                    self.blocked_any.set(true);
                     break;
                 }
                 rx.consume(len);
@@ -158,11 +182,27 @@ impl CoreRt {
     }
 
     /// A frame from a thread outside the runtime: register its ask, deliver it.
-    fn accept_foreign(
-        &self,
-        mut bytes: rkyv::util::AlignedVec<16>,
-        reply: Option<super::pending::ForeignReply>,
-    ) {
+    /// Returns the frame when its mailbox is full (the caller parks it).
+    fn accept_foreign(&self, bytes: AlignedVec<16>, reply: Option<ForeignReply>) -> Option<AlignedVec<16>> {
+        let bytes = self.register_foreign(bytes, reply);
+        self.deliver_parked(bytes)
+    }
+
+    /// Delivers a registered foreign frame; gives it back if its mailbox is full.
+    fn deliver_parked(&self, bytes: AlignedVec<16>) -> Option<AlignedVec<16>> {
+        let frame = self.decoder.decode_local(&bytes)?;
+        match self.deliver_frame(frame, Trust::Local, true) {
+            Delivered::Done => None,
+            Delivered::Blocked => {
+                self.blocked_any.set(true);
+                Some(bytes)
+            }
+        }
+    }
+
+    /// Registers a foreign ask's reply channel and writes its correlation id and
+    /// reply core into the frame.
+    fn register_foreign(&self, mut bytes: AlignedVec<16>, reply: Option<ForeignReply>) -> AlignedVec<16> {
         let (mut header, ext) = match self.decoder.decode(&bytes) {
             Ok(Some(f)) => (*f.header(), f.ask_ext().copied()),
             other => unreachable!("the node handle encodes whole frames: {other:?}"),
@@ -178,11 +218,6 @@ impl CoreRt {
             let ext = AskExt { reply_core: self.core.0, ..ext };
             write_prefix(&mut bytes[..48], &header, Some(&ext)).expect("48-byte ask prefix");
         }
-        match self.decoder.decode(&bytes) {
-            Ok(Some(frame)) => {
-                self.deliver_frame(frame, Trust::Local, false);
-            }
-            other => unreachable!("re-encoded prefix is valid: {other:?}"),
-        }
+        bytes
     }
 }

@@ -26,34 +26,40 @@ pub struct CheckedFrame<'a> {
 
 impl<'a> CheckedFrame<'a> {
     /// The decoded header.
+    #[inline]
     pub fn header(&self) -> &FrameHeader {
         &self.header
     }
 
     /// The ask extension: `Some` exactly when the kind is `Ask`.
+    #[inline]
     pub fn ask_ext(&self) -> Option<&AskExt> {
         self.ext.as_ref()
     }
 
     /// The archived payload: exactly `payload_len` bytes, 16-aligned in memory.
+    #[inline]
     pub fn payload(&self) -> &'a [u8] {
         self.payload
     }
 
     /// Bytes this frame occupies at the front of the decoded buffer, padding
     /// included; the caller consumes this many before decoding the next frame.
+    #[inline]
     pub fn frame_len(&self) -> usize {
         self.bytes.len()
     }
 
     /// The whole frame as received (prefix, payload, zero padding), for forwarding
     /// it unchanged to another core.
+    #[inline]
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes
     }
 
     /// For a `ReplyError` frame, its error code (checked by the decoder); `None`
     /// for every other kind.
+    #[inline]
     pub fn reply_error_code(&self) -> Option<ReplyErrorCode> {
         match self.header.kind {
             FrameKind::ReplyError => ReplyErrorCode::from_payload(self.payload).ok(),
@@ -76,13 +82,38 @@ impl Default for Decoder {
 
 impl Decoder {
     /// A decoder that refuses payloads over `max_payload_bytes`.
+    #[inline]
     pub const fn new(max_payload_bytes: u32) -> Decoder {
         Decoder { max_payload_bytes }
     }
 
     /// The payload limit.
+    #[inline]
     pub fn max_payload_bytes(&self) -> u32 {
         self.max_payload_bytes
+    }
+
+    /// Reads a frame that this process wrote itself (a mailbox, or a ring between
+    /// its own cores): the header and the lengths, skipping the checks that guard
+    /// against a peer (alignment, size limit, reserved bytes, padding, error
+    /// codes). Still bounds-checked, so it never panics; `None` when `buf` does not
+    /// start with a whole frame. Never use it on bytes from the network.
+    #[inline]
+    pub fn decode_local<'a>(&self, buf: &'a [u8]) -> Option<CheckedFrame<'a>> {
+        let head = buf.first_chunk::<HEADER_BYTES>()?;
+        let header = FrameHeader::read_from(head).ok()?;
+        let (ext, prefix) = match header.kind {
+            FrameKind::Ask => {
+                let e = buf.get(HEADER_BYTES..)?.first_chunk::<ASK_EXT_BYTES>()?;
+                (Some(AskExt::read_from(e).ok()?), HEADER_BYTES + ASK_EXT_BYTES)
+            }
+            FrameKind::Tell | FrameKind::Reply | FrameKind::ReplyError => (None, HEADER_BYTES),
+        };
+        let payload_end = prefix.checked_add(header.payload_len as usize)?;
+        let total = payload_end.checked_add(FRAME_ALIGN - 1)? & !(FRAME_ALIGN - 1);
+        let bytes = buf.get(..total)?;
+        let payload = bytes.get(prefix..payload_end)?;
+        Some(CheckedFrame { header, ext, payload, bytes })
     }
 
     /// Decodes the frame at the start of `buf`.
@@ -99,6 +130,7 @@ impl Decoder {
     /// (`BadErrorPayload`); the ask extension's reserved bytes (`ReservedBytes`); the
     /// padding bytes (`NonZeroPadding`); a `ReplyError`'s code (`UnknownErrorCode`).
     /// Never panics, never allocates.
+    #[inline]
     pub fn decode<'a>(&self, buf: &'a [u8]) -> Result<Option<CheckedFrame<'a>>, FrameError> {
         if buf.is_empty() {
             // No frame has started; an empty slice's address means nothing.

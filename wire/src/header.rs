@@ -26,6 +26,7 @@ pub enum FrameKind {
 
 impl FrameKind {
     /// The kind for a received kind byte.
+    #[inline]
     pub const fn from_u8(kind: u8) -> Result<FrameKind, FrameError> {
         match kind {
             1 => Ok(FrameKind::Tell),
@@ -57,6 +58,7 @@ pub enum ReplyErrorCode {
 
 impl ReplyErrorCode {
     /// The code for a received `u32`.
+    #[inline]
     pub const fn from_u32(code: u32) -> Result<ReplyErrorCode, FrameError> {
         match code {
             1 => Ok(ReplyErrorCode::UnknownActor),
@@ -70,16 +72,19 @@ impl ReplyErrorCode {
     }
 
     /// The code as a `u32`.
+    #[inline]
     pub const fn as_u32(self) -> u32 {
         self as u32
     }
 
     /// The 4-byte payload of a `ReplyError` frame carrying this code.
+    #[inline]
     pub const fn to_payload(self) -> [u8; 4] {
         self.as_u32().to_le_bytes()
     }
 
     /// Reads a `ReplyError` payload: exactly 4 bytes, a known little-endian code.
+    #[inline]
     pub fn from_payload(payload: &[u8]) -> Result<ReplyErrorCode, FrameError> {
         match payload.first_chunk::<4>() {
             Some(code) if payload.len() == 4 => Self::from_u32(u32::from_le_bytes(*code)),
@@ -135,11 +140,13 @@ const _: () = assert!(off::EXT_RESERVED + 6 == ASK_EXT_BYTES);
 /// # Panics
 /// Overflows (a panic in debug builds) if `n > usize::MAX - 15`; the decoder never
 /// calls it with a length from the network that large.
+#[inline]
 pub const fn padded_len(n: usize) -> usize {
     (n + (FRAME_ALIGN - 1)) & !(FRAME_ALIGN - 1)
 }
 
 /// Bytes before the payload: the header, plus the ask extension for `Ask`.
+#[inline]
 pub const fn prefix_len(kind: FrameKind) -> usize {
     match kind {
         FrameKind::Ask => HEADER_BYTES + ASK_EXT_BYTES,
@@ -148,15 +155,18 @@ pub const fn prefix_len(kind: FrameKind) -> usize {
 }
 
 /// Total frame length: prefix + payload + zero padding to a multiple of 16.
+#[inline]
 pub const fn frame_len(kind: FrameKind, payload_len: usize) -> usize {
     // The prefix is a multiple of FRAME_ALIGN, so padding the payload pads the frame.
     prefix_len(kind) + padded_len(payload_len)
 }
 
+#[inline]
 fn put<const N: usize>(out: &mut [u8], at: usize, bytes: [u8; N]) {
     out[at..at + N].copy_from_slice(&bytes);
 }
 
+#[inline]
 fn get<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     let mut a = [0u8; N];
     a.copy_from_slice(&bytes[at..at + N]);
@@ -165,6 +175,7 @@ fn get<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
 
 impl FrameHeader {
     /// Writes the header's 32 bytes (flags 0).
+    #[inline]
     pub fn write_to(&self, out: &mut [u8; HEADER_BYTES]) {
         put(out, off::PAYLOAD_LEN, self.payload_len.to_le_bytes());
         put(out, off::KIND, [self.kind as u8]);
@@ -177,6 +188,7 @@ impl FrameHeader {
     }
 
     /// Reads a header, checking the kind byte and that the flags byte is 0.
+    #[inline]
     pub fn read_from(bytes: &[u8; HEADER_BYTES]) -> Result<FrameHeader, FrameError> {
         let kind = FrameKind::from_u8(bytes[off::KIND])?;
         let flags = bytes[off::FLAGS];
@@ -198,6 +210,7 @@ impl FrameHeader {
     ///
     /// Uses the same arithmetic as [`frame_len`]; on a 64-bit target it cannot
     /// overflow for any `u32` payload length.
+    #[inline]
     pub fn frame_len(&self) -> usize {
         frame_len(self.kind, self.payload_len as usize)
     }
@@ -215,6 +228,7 @@ pub struct AskExt {
 
 impl AskExt {
     /// Writes the extension's 16 bytes (reserved bytes 0).
+    #[inline]
     pub fn write_to(&self, out: &mut [u8; ASK_EXT_BYTES]) {
         put(out, off::EXT_DEADLINE, self.deadline_unix_ns.to_le_bytes());
         put(out, off::EXT_REPLY_CORE, self.reply_core.to_le_bytes());
@@ -222,6 +236,7 @@ impl AskExt {
     }
 
     /// Reads an extension, checking that the reserved bytes are 0.
+    #[inline]
     pub fn read_from(b: &[u8; ASK_EXT_BYTES]) -> Result<AskExt, FrameError> {
         if b[off::EXT_RESERVED..].iter().any(|&x| x != 0) {
             return Err(FrameError::ReservedBytes);
@@ -239,6 +254,7 @@ impl AskExt {
 /// Errors, with nothing written: `AskExtMismatch` if `ext` is `Some` for a kind other
 /// than `Ask` or `None` for `Ask`; `BadErrorPayload` for a `ReplyError` header whose
 /// `payload_len` is not 4; `BufferTooSmall` if `out` is shorter than the prefix.
+#[inline]
 pub fn write_prefix(out: &mut [u8], header: &FrameHeader, ext: Option<&AskExt>) -> Result<(), FrameError> {
     check_writable(header, ext)?;
     let needed = prefix_len(header.kind);
@@ -262,6 +278,7 @@ pub fn write_prefix(out: &mut [u8], header: &FrameHeader, ext: Option<&AskExt>) 
 /// tests). Same errors as [`write_prefix`], plus `PayloadLenMismatch` if
 /// `payload.len() != header.payload_len`; `BufferTooSmall` covers the whole frame.
 /// Nothing is written on error.
+#[inline]
 pub fn write_frame(
     out: &mut [u8],
     header: &FrameHeader,
@@ -287,6 +304,7 @@ pub fn write_frame(
     Ok(total)
 }
 
+#[inline]
 fn check_writable(header: &FrameHeader, ext: Option<&AskExt>) -> Result<(), FrameError> {
     let is_ask = header.kind == FrameKind::Ask;
     if is_ask != ext.is_some() {
