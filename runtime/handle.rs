@@ -185,7 +185,9 @@ impl NodeHandle {
         M: Message,
     {
         if let Some(r) = crate::core::with_current(|c| {
-            (c.node_id() == to.node()).then(|| c.send(to.id(), M::TYPE_ID, 0, None, msg))
+            (c.node_id() == to.node()).then(|| {
+                c.send(to.id(), M::TYPE_ID, 0, None, msg).map_err(|f| f.into_tell(to.id(), c.core_id()))
+            })
         })
         .flatten()
         {
@@ -247,7 +249,8 @@ impl NodeHandle {
         let mut buf = AlignedVec::new();
         let max = self.shared.max_payload_bytes as usize;
         OUTSIDE_SCRATCH
-            .with(|s| encode_into(&mut buf, s.borrow_mut().allocator(), &header, ext, msg, max))?;
+            .with(|s| encode_into(&mut buf, s.borrow_mut().allocator(), &header, ext, msg, max))
+            .map_err(|f| f.into_tell(to, to.core))?;
         Ok(buf)
     }
 

@@ -49,15 +49,25 @@
 //!
 //! ## Guarantees
 //! - FIFO per (sender, receiver) pair: a pair always takes the same mailbox, or
-//!   the same ring then the same mailbox (`tests/local_actors.rs::fifo_*`).
+//!   the same ring then the same mailbox; a ring whose next frame is for a full
+//!   mailbox waits rather than skipping it
+//!   (`tests/local_actors.rs::fifo_holds_per_sender_receiver_pair`).
 //! - Every ask ends: with the reply, or a typed [`AskError`] (timeout by default
 //!   after `COREMESH_ASK_TIMEOUT_MS`); asks queued to an actor that stops get
-//!   `ActorStopped` (`tests/local_actors.rs::asks_to_stopped_actor_*`).
+//!   `ActorStopped`; a request that reaches its actor after its deadline is
+//!   dropped unrun and counted (`tests/failures.rs::asks_*`,
+//!   `tests/local_actors.rs::an_ask_arriving_after_its_deadline_is_dropped_unrun`).
 //! - Bounded memory: mailboxes (`COREMESH_MAILBOX_BYTES`), rings
-//!   (`COREMESH_RING_BYTES`) and the inbox of outside threads are bounded; a full
-//!   path is an error or a wait, never growth (`tests/local_actors.rs::slow_receiver_*`).
+//!   (`COREMESH_RING_BYTES`) and the inbox of outside threads (65,536 commands)
+//!   are bounded; a full path is an error or a wait, never growth
+//!   (`tests/failures.rs::slow_receiver_*`, `outside_tells_to_a_full_mailbox_*`).
+//! - No allocation per message on the same-core and cross-core tell paths once
+//!   warm (`tests/alloc_free.rs`).
 //! - Not promised: order across different senders; delivery of a tell to an
-//!   actor on another core that stopped meanwhile (it is counted as a dead letter).
+//!   actor on another core that stopped meanwhile (it is counted as a dead
+//!   letter there). A full mailbox holds back the ring it is fed from (head of
+//!   line): later frames from that source core to *other* actors of the core
+//!   wait too, and so do outside-thread frames to the core.
 //!
 //! ## Where the code differs from `DESIGN.md`
 //! - Ask frames carry a 16-byte extension (deadline, reply core) after the

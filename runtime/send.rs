@@ -57,11 +57,16 @@ impl<A: Actor> ActorRef<A> {
         A: Handles<M>,
     {
         let id = self.id();
-        match crate::core::with_current(|c| {
-            (c.node_id() == id.node).then(|| c.send(id, M::TYPE_ID, 0, None, msg))
-        }) {
-            Some(Some(r)) => r,
-            _ => off_core_handle(id.node)?.tell_ref(self, msg),
+        let sent = crate::core::with_current(|c| {
+            if c.node_id() != id.node {
+                return Err(None);
+            }
+            c.send(id, M::TYPE_ID, 0, None, msg).map_err(|f| Some(f.into_tell(id, c.core_id())))
+        });
+        match sent {
+            Some(Ok(())) => Ok(()),
+            Some(Err(Some(e))) => Err(e),
+            Some(Err(None)) | None => off_core_handle(id.node)?.tell_ref(self, msg),
         }
     }
 
@@ -176,7 +181,7 @@ async fn ask_on_core<R: Reply, M: Message>(
     let _guard = PendingGuard { core: &core, corr };
     let deadline_unix_ns = clock::unix_now_ns().saturating_add(timeout.as_nanos() as u64);
     let ext = AskExt { deadline_unix_ns, reply_core: core.core_id().0 };
-    core.send(to, M::TYPE_ID, corr, Some(&ext), &msg)?;
+    core.send(to, M::TYPE_ID, corr, Some(&ext), &msg).map_err(|f| f.into_tell(to, core.core_id()))?;
     drop(msg);
     let wait = poll_fn(|cx| match core.pending_poll(corr, cx.waker()) {
         Some(Ok(true)) => Poll::Ready(Ok(())),

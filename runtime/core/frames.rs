@@ -46,7 +46,7 @@ pub(crate) fn encode_into<M: Wire>(
     ext: Option<&AskExt>,
     msg: &M,
     max_payload: usize,
-) -> Result<usize, TellError> {
+) -> Result<usize, SendFail> {
     let start = buf.len();
     debug_assert_eq!(start % 16, 0);
     let mut prefix = [0u8; HEADER_BYTES + ASK_EXT_BYTES];
@@ -65,12 +65,12 @@ pub(crate) fn encode_into<M: Wire>(
     let payload_start = buf.len();
     if let Err(e) = rkyv::api::low::to_bytes_in_with_alloc::<_, _, rancor::Error>(msg, &mut *buf, alloc) {
         buf.resize(start, 0);
-        return Err(TellError::Serialize(e.to_string()));
+        return Err(TellError::Serialize(e.to_string()).into());
     }
     let payload_len = buf.len() - payload_start;
     if payload_len > max_payload {
         buf.resize(start, 0);
-        return Err(TellError::TooLarge { bytes: payload_len, max: max_payload });
+        return Err(TellError::TooLarge { bytes: payload_len, max: max_payload }.into());
     }
     buf[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
     let end = buf.len();
@@ -102,9 +102,9 @@ impl CoreRt {
         corr: u64,
         ext: Option<&AskExt>,
         msg: &M,
-    ) -> Result<(), TellError> {
+    ) -> Result<(), SendFail> {
         if to.node != self.node {
-            return Err(TellError::UnknownNode { node: to.node });
+            return Err(TellError::UnknownNode { node: to.node }.into());
         }
         let kind = if ext.is_some() { FrameKind::Ask } else { FrameKind::Tell };
         let header = FrameHeader {
@@ -130,18 +130,18 @@ impl CoreRt {
         header: &FrameHeader,
         ext: Option<&AskExt>,
         msg: &M,
-    ) -> Result<(), TellError> {
+    ) -> Result<(), SendFail> {
         let Some(mb) = self.mailbox(to.slot, to.generation) else {
             self.stats().dead_letters.add(1);
-            return Err(TellError::ActorStopped { actor: to });
+            return Err(SendFail::ActorStopped);
         };
         let mut mb = mb.borrow_mut();
         if mb.state() == MailboxState::Closed {
             self.stats().dead_letters.add(1);
-            return Err(TellError::ActorStopped { actor: to });
+            return Err(SendFail::ActorStopped);
         }
         if !mb.has_room() {
-            return Err(TellError::MailboxFull { actor: to, bytes: mb.queued_bytes() });
+            return Err(SendFail::MailboxFull { bytes: mb.queued_bytes() });
         }
         encode_into(
             mb.buffer(),
@@ -162,10 +162,10 @@ impl CoreRt {
         header: &FrameHeader,
         ext: Option<&AskExt>,
         msg: &M,
-    ) -> Result<(), TellError> {
+    ) -> Result<(), SendFail> {
         let target = usize::from(to.core.0);
         if target >= self.cores() {
-            return Err(TellError::NoSuchCore { actor: to, core: to.core.0, cores: self.cores() });
+            return Err(TellError::NoSuchCore { actor: to, core: to.core.0, cores: self.cores() }.into());
         }
         let mut scratch = self.scratch.borrow_mut();
         scratch.clear();
@@ -181,19 +181,19 @@ impl CoreRt {
     }
 
     /// Copies one whole encoded frame into the ring to `core`.
-    fn push_frame_bytes(&self, core: CoreId, frame: &[u8]) -> Result<(), TellError> {
+    fn push_frame_bytes(&self, core: CoreId, frame: &[u8]) -> Result<(), SendFail> {
         let target = usize::from(core.0);
         let mut txs = self.tx.borrow_mut();
         let tx = txs[target].as_mut().expect("a ring to every other core");
         if frame.len() > tx.max_frame_bytes() {
-            return Err(TellError::TooLarge { bytes: frame.len(), max: tx.max_frame_bytes() });
+            return Err(TellError::TooLarge { bytes: frame.len(), max: tx.max_frame_bytes() }.into());
         }
         if !tx.try_push(frame) {
             // Let the consumer see what is there, then report the ring full.
             if tx.publish() {
                 self.shared.cores[target].signal.notify();
             }
-            return Err(TellError::RingFull { from: self.core, to: core });
+            return Err(SendFail::RingFull);
         }
         if tx.unpublished() >= tx.max_frame_bytes() / 4 {
             tx.publish();
@@ -268,7 +268,7 @@ impl CoreRt {
         .and_then(|_| self.push_frame_bytes(target.core, &scratch));
         drop(scratch);
         if let Err(e) = sent {
-            tracing::warn!(core = %self.core, to = %target.core, error = %e, "reply not sent");
+            tracing::warn!(core = %self.core, to = %target.core, error = ?e, "reply not sent");
             self.send_error_reply(target, ReplyErrorCode::HandlerFailed);
         }
     }
@@ -296,7 +296,7 @@ impl CoreRt {
         frame[32..36].copy_from_slice(&(code as u32).to_le_bytes());
         if let Err(e) = self.push_frame_bytes(target.core, &frame) {
             // The asker's own timeout ends the ask.
-            tracing::warn!(core = %self.core, error = %e, "error reply not sent");
+            tracing::warn!(core = %self.core, error = ?e, "error reply not sent");
         }
     }
 
@@ -374,6 +374,41 @@ impl CoreRt {
             }
         }
         Delivered::Done
+    }
+}
+
+/// Why the send path refused a frame. Small enough to come back in registers on
+/// the hot path (a large error type returned through several layers costs more
+/// than the send itself); [`SendFail::into_tell`] adds the context.
+#[derive(Debug)]
+pub(crate) enum SendFail {
+    /// The target's mailbox holds this many bytes, at or past its bound.
+    MailboxFull { bytes: usize },
+    /// The ring to the target's core is full.
+    RingFull,
+    /// The target has stopped.
+    ActorStopped,
+    /// Anything else (rare: bad target, too large, archiving failed).
+    Other(Box<TellError>),
+}
+
+impl SendFail {
+    /// The public error, for a send from core `from` to `to`.
+    #[cold]
+    pub(crate) fn into_tell(self, to: ActorId, from: CoreId) -> TellError {
+        match self {
+            SendFail::MailboxFull { bytes } => TellError::MailboxFull { actor: to, bytes },
+            SendFail::RingFull => TellError::RingFull { from, to: to.core },
+            SendFail::ActorStopped => TellError::ActorStopped { actor: to },
+            SendFail::Other(e) => *e,
+        }
+    }
+}
+
+impl From<TellError> for SendFail {
+    #[cold]
+    fn from(e: TellError) -> Self {
+        SendFail::Other(Box::new(e))
     }
 }
 
