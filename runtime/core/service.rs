@@ -88,6 +88,7 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
             if core.live_actors() == 0 || waited > SHUTDOWN_GRACE {
                 core.flush_rings();
                 core.pending.borrow_mut().fail_all(&AskError::NodeStopped);
+                core.shared().cores[usize::from(core.core_id().0)].signal.clear();
                 return ServiceExit { actors_left: core.live_actors(), waited };
             }
             futures_lite::future::yield_now().await;

@@ -56,6 +56,14 @@ impl CoreSignal {
         }
     }
 
+    /// Drops the stored waker. The core calls this on its own thread before its
+    /// executor ends: a glommio waker dropped last on another thread is queued
+    /// back to its (gone) executor and its task is never freed.
+    pub fn clear(&self) {
+        self.sleeping.store(false, Ordering::SeqCst);
+        drop(self.waker.lock().unwrap_or_else(PoisonError::into_inner).take());
+    }
+
     /// Wakes the core whatever its state (shutdown, commands).
     pub fn force_wake(&self) {
         self.sleeping.store(false, Ordering::SeqCst);
