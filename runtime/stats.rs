@@ -10,6 +10,9 @@ use crate::sync::counter::Counter;
 pub struct CoreStats {
     /// Messages handed to a handler.
     pub delivered: Counter,
+    /// Of those, messages handled inline: read where they arrived (a ring),
+    /// with no copy into a mailbox.
+    pub inline: Counter,
     /// Messages dropped because their target had stopped or its mailbox was full.
     pub dead_letters: Counter,
     /// Asks dropped unrun because their deadline had passed on arrival.
@@ -31,6 +34,8 @@ pub struct CoreStats {
 pub struct CoreStatsSnapshot {
     /// See [`CoreStats::delivered`].
     pub delivered: u64,
+    /// See [`CoreStats::inline`].
+    pub inline: u64,
     /// See [`CoreStats::dead_letters`].
     pub dead_letters: u64,
     /// See [`CoreStats::expired_asks`].
@@ -52,6 +57,7 @@ impl CoreStats {
     pub fn snapshot(&self) -> CoreStatsSnapshot {
         CoreStatsSnapshot {
             delivered: self.delivered.get(),
+            inline: self.inline.get(),
             dead_letters: self.dead_letters.get(),
             expired_asks: self.expired_asks.get(),
             late_replies: self.late_replies.get(),
@@ -76,6 +82,7 @@ impl NodeStats {
         let mut t = CoreStatsSnapshot::default();
         for c in &self.cores {
             t.delivered += c.delivered;
+            t.inline += c.inline;
             t.dead_letters += c.dead_letters;
             t.expired_asks += c.expired_asks;
             t.late_replies += c.late_replies;

@@ -220,3 +220,24 @@ fn tell_to_a_missing_core_or_node_is_a_typed_error() {
 }
 
 use std::future::IntoFuture;
+
+#[test]
+fn frames_from_a_ring_to_an_idle_actor_are_handled_in_place() {
+    if !two_cpus() {
+        return;
+    }
+    let node = node();
+    let r = counter_on(&node, 1, &hooks());
+    // One tell at a time, each to an idle actor with an empty mailbox.
+    let total = on_core(&node, CoreId(0), move || async move {
+        for _ in 0..50 {
+            r.tell(Add { n: 1 }).unwrap();
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        r.ask(Add { n: 0 }).timeout(SECOND).await
+    });
+    assert_eq!(total, Ok(50));
+    let core1 = node.stats().cores[1];
+    assert!(core1.inline >= 40, "most frames were read where they lay in the ring: {core1:?}");
+    node.shutdown().unwrap();
+}

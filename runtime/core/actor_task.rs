@@ -7,7 +7,6 @@
 //! Must never: run two messages of one actor at once, or lose an ask without an
 //! answer (every queued ask left at stop gets an `ActorStopped` error reply).
 
-use std::cell::RefCell;
 use std::future::poll_fn;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -18,45 +17,54 @@ use coremesh_wire::{FrameKind, ReplyErrorCode};
 use futures_lite::FutureExt;
 use rkyv::util::AlignedVec;
 
-use super::mailbox::{Mailbox, MailboxState};
+use super::cell::{expired, panic_message, unknown_type, ActorCell};
+use super::mailbox::MailboxState;
 use super::CoreRt;
 use crate::actor::{Dispatch, StopReason, SyncDispatch};
-use crate::clock;
 use crate::ctx::Ctx;
 use crate::dispatch::{Delivery, Trust};
 use crate::ids::ActorRef;
 
-/// The task of one actor, from `started` to `stopped`.
-pub(crate) async fn run_actor<A: Dispatch>(
-    mut actor: A,
-    mailbox: Rc<RefCell<Mailbox>>,
-    core: Rc<CoreRt>,
-    me: ActorRef<A>,
-) {
-    let mut ctx = Ctx::new(me, core.clone());
+/// The task of one actor, from `started` to `stopped`. It holds the state's
+/// borrow only while it runs handlers (and across an async handler's awaits), so
+/// between batches the core may run sync handlers inline (`cell::try_inline`).
+///
+/// Holding the state's borrow across an await is the point: it is how the
+/// inline path (which only ever `try_borrow_mut`s) knows the actor is busy.
+#[allow(clippy::await_holding_refcell_ref)]
+pub(crate) async fn run_actor<A: Dispatch>(cell: Rc<ActorCell<A>>, core: Rc<CoreRt>, me: ActorRef<A>) {
     let init_timeout = Duration::from_millis(core.shared().config.init_timeout_ms());
-    let init = async { Some(actor.started(&mut ctx).await) }
-        .or(async {
-            glommio::timer::sleep(init_timeout).await;
-            None
-        })
-        .await;
+    let init = {
+        let mut guard = cell.state.borrow_mut();
+        let st = &mut *guard;
+        async { Some(st.actor.started(&mut st.ctx).await) }
+            .or(async {
+                glommio::timer::sleep(init_timeout).await;
+                None
+            })
+            .await
+    };
     let reason = match init {
         Some(Ok(())) => {
-            let reason = message_loop(&mut actor, &mailbox, &core, &mut ctx).await;
-            actor.stopping(&mut ctx);
+            cell.ready.set(true);
+            let reason = message_loop(&cell, &core).await;
+            cell.ready.set(false);
+            let mut guard = cell.state.borrow_mut();
+            let st = &mut *guard;
+            st.actor.stopping(&mut st.ctx);
             reason
         }
         Some(Err(e)) => StopReason::InitFailed(e.to_string()),
         None => StopReason::InitTimeout,
     };
-    let left = mailbox.borrow_mut().close();
+    cell.ready.set(false);
+    let left = cell.mailbox.borrow_mut().close();
     fail_queued(&core, &left, 0);
     core.retire(me.id());
     if let StopReason::Panicked { message, type_id } = &reason {
         tracing::error!(actor = %me.id(), type_id = format_args!("{type_id:#018x}"), %message, "handler panicked; actor stopped");
     }
-    actor.stopped(&reason);
+    cell.state.borrow_mut().actor.stopped(&reason);
 }
 
 /// How a run of sync handlers over a batch ended.
@@ -69,21 +77,28 @@ enum Step {
     Stop,
 }
 
-/// Handles mail until the actor stops; returns why it stopped.
-async fn message_loop<A: Dispatch>(
-    actor: &mut A,
-    mailbox: &Rc<RefCell<Mailbox>>,
-    core: &Rc<CoreRt>,
-    ctx: &mut Ctx<A>,
-) -> StopReason {
+/// Handles mail until the actor stops; returns why it stopped. The state's
+/// borrow is held across async handlers' awaits on purpose (see `run_actor`).
+#[allow(clippy::await_holding_refcell_ref)]
+async fn message_loop<A: Dispatch>(cell: &ActorCell<A>, core: &Rc<CoreRt>) -> StopReason {
     let mut batch = AlignedVec::<16>::new();
     loop {
-        poll_fn(
-            |cx| if mailbox.borrow_mut().poll_ready(cx.waker()) { Poll::Ready(()) } else { Poll::Pending },
-        )
+        poll_fn(|cx| {
+            if cell.mailbox.borrow_mut().poll_ready(cx.waker()) || !cell.ready.get() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
         .await;
+        let mut guard = cell.state.borrow_mut();
+        let st = &mut *guard;
+        if let Some(reason) = st.ctx.stop_requested() {
+            // Stopped by a handler that ran inline.
+            return reason.clone();
+        }
         let state = {
-            let mut mb = mailbox.borrow_mut();
+            let mut mb = cell.mailbox.borrow_mut();
             mb.swap_out(&mut batch);
             mb.state()
         };
@@ -93,7 +108,7 @@ async fn message_loop<A: Dispatch>(
             // Sync handlers run in one stretch under one unwind guard; `off` always
             // names the frame being handled, so a panic is pinned to its message.
             let step = {
-                let (a, c, b, at) = (&mut *actor, &mut *ctx, &batch[..], &mut off);
+                let (a, c, b, at) = (&mut st.actor, &mut st.ctx, &batch[..], &mut off);
                 catch_unwind(AssertUnwindSafe(move || run_sync_frames(a, c, core, b, at)))
             };
             let frame = match step {
@@ -101,7 +116,7 @@ async fn message_loop<A: Dispatch>(
                 Ok(Step::Stop) => {
                     fail_queued(core, &batch, off);
                     batch.clear();
-                    return ctx.stop_requested().cloned().unwrap_or(StopReason::Normal);
+                    return st.ctx.stop_requested().cloned().unwrap_or(StopReason::Normal);
                 }
                 Ok(Step::Async) => decode(&batch, off),
                 Err(p) => {
@@ -121,7 +136,7 @@ async fn message_loop<A: Dispatch>(
             let delivery = Delivery::new(&frame, Trust::Local, core.node_id());
             let reply_target = delivery.reply_target();
             let type_id = delivery.type_id();
-            let panicked = match actor.dispatch_async(delivery, ctx) {
+            let panicked = match st.actor.dispatch_async(delivery, &mut st.ctx) {
                 Some(fut) => AssertUnwindSafe(fut).catch_unwind().await.err(),
                 None => None,
             };
@@ -130,15 +145,16 @@ async fn message_loop<A: Dispatch>(
                 if let Some(t) = reply_target {
                     core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
                 }
-                ctx.set_stop(StopReason::Panicked { message: panic_message(&*p), type_id });
+                st.ctx.set_stop(StopReason::Panicked { message: panic_message(&*p), type_id });
             }
-            if ctx.stop_requested().is_some() {
+            if st.ctx.stop_requested().is_some() {
                 fail_queued(core, &batch, off);
                 batch.clear();
-                return ctx.stop_requested().cloned().unwrap_or(StopReason::Normal);
+                return st.ctx.stop_requested().cloned().unwrap_or(StopReason::Normal);
             }
         }
         batch.clear();
+        drop(guard);
         if state == MailboxState::StopRequested {
             return StopReason::NodeShutdown;
         }
@@ -173,25 +189,14 @@ fn run_sync_frames<A: Dispatch>(
         }
         let frame = decode(batch, *off);
         let delivery = Delivery::new(&frame, Trust::Local, core.node_id());
-        if let Some(ext) = frame.ask_ext() {
-            if ext.deadline_unix_ns != 0 && clock::unix_now_ns() > ext.deadline_unix_ns {
-                core.stats().expired_asks.add(1);
-                if let Some(t) = delivery.reply_target() {
-                    core.send_error_reply(t, ReplyErrorCode::DeadlineExpired);
-                }
-                *off += frame.frame_len();
-                continue;
-            }
+        if expired(&frame, &delivery, core) {
+            *off += frame.frame_len();
+            continue;
         }
         match actor.dispatch_sync(delivery, ctx) {
             SyncDispatch::Done => handled += 1,
             SyncDispatch::Async => break Step::Async,
-            SyncDispatch::UnknownType => {
-                core.stats().unknown_type.add(1);
-                if let Some(t) = delivery.reply_target() {
-                    core.send_error_reply(t, ReplyErrorCode::UnknownType);
-                }
-            }
+            SyncDispatch::UnknownType => unknown_type(&delivery, core),
         }
         *off += frame.frame_len();
         if ctx.stop_requested().is_some() {
@@ -214,15 +219,5 @@ fn fail_queued(core: &CoreRt, buf: &[u8], mut off: usize) {
                 core.send_error_reply(t, ReplyErrorCode::ActorStopped);
             }
         }
-    }
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-string panic payload".to_string()
     }
 }

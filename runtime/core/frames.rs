@@ -131,11 +131,11 @@ impl CoreRt {
         ext: Option<&AskExt>,
         msg: &M,
     ) -> Result<(), SendFail> {
-        let Some(mb) = self.mailbox(to.slot, to.generation) else {
+        let Some(cell) = self.cell(to.slot, to.generation) else {
             self.stats().dead_letters.add(1);
             return Err(SendFail::ActorStopped);
         };
-        let mut mb = mb.borrow_mut();
+        let mut mb = cell.mailbox().borrow_mut();
         if mb.state() == MailboxState::Closed {
             self.stats().dead_letters.add(1);
             return Err(SendFail::ActorStopped);
@@ -319,11 +319,13 @@ impl CoreRt {
         match h.kind {
             FrameKind::Tell | FrameKind::Ask => {
                 let to = ActorId { node: self.node, core: self.core, slot: h.slot, generation: h.generation };
-                let mb = self.mailbox(h.slot, h.generation);
-                let refused = match &mb {
+                let cell = self.cell(h.slot, h.generation);
+                let refused = match &cell {
                     None => Some(ReplyErrorCode::ActorStopped),
-                    Some(mb) => {
-                        let mut mb = mb.borrow_mut();
+                    // Idle with nothing queued: the handler reads the frame where it lies.
+                    Some(cell) if cell.try_inline(&frame, trust, self) => None,
+                    Some(cell) => {
+                        let mut mb = cell.mailbox().borrow_mut();
                         if mb.state() == MailboxState::Closed {
                             Some(ReplyErrorCode::ActorStopped)
                         } else if !mb.has_room() {

@@ -17,6 +17,7 @@
 //! inbox, parking, shutdown), `mailbox`, `pending`.
 
 pub(crate) mod actor_task;
+pub(crate) mod cell;
 pub(crate) mod frames;
 pub(crate) mod mailbox;
 pub(crate) mod pending;
@@ -34,7 +35,10 @@ use crate::actor::Dispatch;
 use crate::handle::{NodeHandle, NodeShared};
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
 use crate::sync::ring::{RingRx, RingTx};
+use cell::{ActorCell, ActorState, ErasedCell};
 use mailbox::Mailbox;
+
+use crate::ctx::Ctx;
 use pending::PendingTable;
 
 thread_local! {
@@ -67,7 +71,7 @@ pub(crate) fn current() -> Option<Rc<CoreRt>> {
 
 struct Slot {
     generation: u32,
-    mailbox: Option<Rc<RefCell<Mailbox>>>,
+    cell: Option<Rc<dyn ErasedCell>>,
 }
 
 #[derive(Default)]
@@ -168,7 +172,6 @@ impl CoreRt {
 
     /// Spawns an actor on this core; its task starts at the next scheduling point.
     pub(crate) fn spawn<A: Dispatch>(self: &Rc<Self>, actor: A) -> ActorRef<A> {
-        let mailbox = Rc::new(RefCell::new(Mailbox::new(self.mailbox_bytes_max)));
         let (slot, generation) = {
             let mut table = self.actors.borrow_mut();
             let index = match table.free.pop() {
@@ -176,40 +179,45 @@ impl CoreRt {
                 None => {
                     let i = u32::try_from(table.slots.len())
                         .unwrap_or_else(|_| panic!("actor table of {} exceeded 2^32 slots", self.core));
-                    table.slots.push(Slot { generation: 0, mailbox: None });
+                    table.slots.push(Slot { generation: 0, cell: None });
                     i
                 }
             };
             let slot = &mut table.slots[index as usize];
             slot.generation = slot.generation.wrapping_add(1).max(1);
-            slot.mailbox = Some(mailbox.clone());
             (index, slot.generation)
         };
         let id = ActorId { node: self.node, core: self.core, slot, generation };
         let r = ActorRef::from_id(id);
+        let cell = Rc::new(ActorCell {
+            state: RefCell::new(ActorState { actor, ctx: Ctx::new(r, self.clone()) }),
+            mailbox: RefCell::new(Mailbox::new(self.mailbox_bytes_max)),
+            ready: Cell::new(false),
+        });
+        self.actors.borrow_mut().slots[slot as usize].cell = Some(cell.clone());
         self.live_actors.set(self.live_actors.get() + 1);
         self.stats().actors_spawned.add(1);
-        glommio::spawn_local(actor_task::run_actor(actor, mailbox, self.clone(), r)).detach();
+        glommio::spawn_local(actor_task::run_actor(cell, self.clone(), r)).detach();
         r
     }
 
-    /// The mailbox of a live actor.
+    /// The cell of a live actor.
     #[inline]
-    fn mailbox(&self, slot: u32, generation: u32) -> Option<Rc<RefCell<Mailbox>>> {
+    fn cell(&self, slot: u32, generation: u32) -> Option<Rc<dyn ErasedCell>> {
         let table = self.actors.borrow();
         let s = table.slots.get(slot as usize)?;
         if s.generation != generation {
             return None;
         }
-        s.mailbox.clone()
+        s.cell.clone()
     }
 
     /// Frees an actor's slot once it has stopped.
     pub(crate) fn retire(&self, id: ActorId) {
         let mut table = self.actors.borrow_mut();
         if let Some(s) = table.slots.get_mut(id.slot as usize) {
-            if s.generation == id.generation && s.mailbox.is_some() {
-                s.mailbox = None;
+            if s.generation == id.generation && s.cell.is_some() {
+                s.cell = None;
                 table.free.push(id.slot);
             }
         }
@@ -219,9 +227,9 @@ impl CoreRt {
 
     /// Asks every live actor to stop (shutdown).
     pub(crate) fn stop_all_actors(&self) {
-        let mailboxes: Vec<_> = self.actors.borrow().slots.iter().filter_map(|s| s.mailbox.clone()).collect();
-        for mb in mailboxes {
-            mb.borrow_mut().request_stop();
+        let cells: Vec<_> = self.actors.borrow().slots.iter().filter_map(|s| s.cell.clone()).collect();
+        for cell in cells {
+            cell.mailbox().borrow_mut().request_stop();
         }
     }
 

@@ -9,6 +9,8 @@
 //!   runtime's dispatch code has passed every length, alignment and reserved-byte check;
 //! - [`check_archived`], the checked (bytecheck) access to an rkyv payload;
 //! - [`type_id_of`], the stable 64-bit id of a message type name;
+//! - the connection [`Handshake`] (Hello, Proof, Accept, Refuse and the cookie's
+//!   HMAC challenge-response) as a state machine over bytes, run before any frame;
 //! - the pinned rkyv format: `pub use rkyv` so that every crate archives with the
 //!   features this crate was built with (little endian, aligned, 32-bit pointers).
 //!
@@ -33,6 +35,7 @@
 mod archive;
 mod decode;
 mod error;
+pub mod handshake;
 mod header;
 mod type_id;
 
@@ -44,6 +47,10 @@ pub use rkyv;
 pub use archive::{aligned_copy, check_archived, ArchiveError};
 pub use decode::{CheckedFrame, Decoder};
 pub use error::FrameError;
+pub use handshake::{
+    Handshake, HandshakeError, LocalInfo, PeerInfo, Progress, RefuseReason, HANDSHAKE_MAGIC, MAX_ADVERT,
+    MAX_CLUSTER_NAME, PROTOCOL_VERSION,
+};
 pub use header::{
     frame_len, padded_len, prefix_len, write_frame, write_prefix, AskExt, FrameHeader, FrameKind,
     ReplyErrorCode,

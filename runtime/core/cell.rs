@@ -1,0 +1,130 @@
+//! One actor's home on its core: its state, its context and its mailbox, and
+//! the inline path that runs a sync handler straight from the buffer a frame
+//! arrived in.
+//!
+//! Owns: [`ActorCell`] and the type-erased [`ErasedCell`] the core's actor table
+//! holds. A frame that arrives on this core from a ring (and, with the
+//! transport, from a socket) is handed to [`ErasedCell::try_inline`]: when the
+//! actor is idle and has nothing queued, its handler reads the frame where it
+//! lies, with no copy; otherwise the frame joins the mailbox.
+//!
+//! Must never: run a handler while the actor is already running one (the state's
+//! `RefCell` borrow is the proof), or let a frame overtake one queued before it
+//! (inline only when the mailbox is empty).
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use coremesh_wire::{CheckedFrame, ReplyErrorCode};
+
+use super::mailbox::{Mailbox, MailboxState};
+use super::CoreRt;
+use crate::actor::{Dispatch, StopReason, SyncDispatch};
+use crate::clock;
+use crate::ctx::Ctx;
+use crate::dispatch::{Delivery, Trust};
+
+/// An actor and its context.
+pub(crate) struct ActorState<A> {
+    pub actor: A,
+    pub ctx: Ctx<A>,
+}
+
+/// Everything one actor owns on its core.
+pub(crate) struct ActorCell<A> {
+    pub state: RefCell<ActorState<A>>,
+    pub mailbox: RefCell<Mailbox>,
+    /// Initialised and not stopping: frames may be handled inline.
+    pub ready: Cell<bool>,
+}
+
+/// What the core's actor table sees of a cell.
+pub(crate) trait ErasedCell {
+    /// The mailbox.
+    fn mailbox(&self) -> &RefCell<Mailbox>;
+    /// Handles `frame` now, in place, if the actor is idle with an empty mailbox
+    /// and the message has a sync handler. Returns whether it did (false: the
+    /// caller queues the frame).
+    fn try_inline(&self, frame: &CheckedFrame<'_>, trust: Trust, core: &CoreRt) -> bool;
+}
+
+impl<A: Dispatch> ErasedCell for ActorCell<A> {
+    fn mailbox(&self) -> &RefCell<Mailbox> {
+        &self.mailbox
+    }
+
+    #[inline]
+    fn try_inline(&self, frame: &CheckedFrame<'_>, trust: Trust, core: &CoreRt) -> bool {
+        if !self.ready.get() {
+            return false;
+        }
+        {
+            let mb = self.mailbox.borrow();
+            if mb.queued_bytes() != 0 || mb.state() != MailboxState::Open {
+                return false;
+            }
+        }
+        let Ok(mut state) = self.state.try_borrow_mut() else { return false };
+        let state = &mut *state;
+        let delivery = Delivery::new(frame, trust, core.node_id());
+        if expired(frame, &delivery, core) {
+            return true;
+        }
+        let (actor, ctx) = (&mut state.actor, &mut state.ctx);
+        match catch_unwind(AssertUnwindSafe(|| actor.dispatch_sync(delivery, ctx))) {
+            Ok(SyncDispatch::Done) => {
+                core.stats().delivered.add(1);
+                core.stats().inline.add(1);
+            }
+            Ok(SyncDispatch::Async) => return false,
+            Ok(SyncDispatch::UnknownType) => unknown_type(&delivery, core),
+            Err(p) => {
+                if let Some(t) = delivery.reply_target() {
+                    core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
+                }
+                ctx.set_stop(StopReason::Panicked {
+                    message: panic_message(&*p),
+                    type_id: delivery.type_id(),
+                });
+            }
+        }
+        if ctx.stop_requested().is_some() {
+            // The actor's task runs the stop sequence; wake it.
+            self.ready.set(false);
+            self.mailbox.borrow_mut().wake_actor();
+        }
+        true
+    }
+}
+
+/// An ask that arrives after its deadline is dropped unrun, answered and counted.
+#[inline]
+pub(crate) fn expired(frame: &CheckedFrame<'_>, delivery: &Delivery<'_>, core: &CoreRt) -> bool {
+    let Some(ext) = frame.ask_ext() else { return false };
+    if ext.deadline_unix_ns == 0 || clock::unix_now_ns() <= ext.deadline_unix_ns {
+        return false;
+    }
+    core.stats().expired_asks.add(1);
+    if let Some(t) = delivery.reply_target() {
+        core.send_error_reply(t, ReplyErrorCode::DeadlineExpired);
+    }
+    true
+}
+
+/// A message of a type the actor does not handle: answered and counted.
+pub(crate) fn unknown_type(delivery: &Delivery<'_>, core: &CoreRt) {
+    core.stats().unknown_type.add(1);
+    if let Some(t) = delivery.reply_target() {
+        core.send_error_reply(t, ReplyErrorCode::UnknownType);
+    }
+}
+
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_string()
+    }
+}
