@@ -14,7 +14,10 @@
 //! - R1: a `Delivery` with `Trust::Local` carries a payload that this process
 //!   archived from a value of the type whose `TYPE_ID` is in its header (the
 //!   frame writers in `core::frames` are the only producers of local frames, and
-//!   they take the type id from `M::TYPE_ID` of the value they archive).
+//!   they take the type id from `M::TYPE_ID` of the value they archive). A
+//!   frame that came from the network keeps `FLAG_UNTRUSTED` in its flags byte
+//!   in every mailbox and ring it passes through, so `Trust::of` never calls it
+//!   local.
 //! - R2: every payload starts 16-aligned (coremesh-wire's frame rule, checked by
 //!   its decoder), which covers the alignment of every archived root.
 
@@ -40,6 +43,19 @@ pub enum Trust {
     Local,
     /// Bytes from the network: validate before use.
     Network,
+}
+
+impl Trust {
+    /// The trust of a frame read from this process's own buffers (mailboxes,
+    /// rings): local unless it carries `FLAG_UNTRUSTED`.
+    #[inline]
+    pub fn of(frame: &CheckedFrame<'_>) -> Trust {
+        if frame.is_untrusted() {
+            Trust::Network
+        } else {
+            Trust::Local
+        }
+    }
 }
 
 /// Where an ask's reply goes.

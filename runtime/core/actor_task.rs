@@ -121,7 +121,7 @@ async fn message_loop<A: Dispatch>(cell: &ActorCell<A>, core: &Rc<CoreRt>) -> St
                 Ok(Step::Async) => decode(&batch, off),
                 Err(p) => {
                     let frame = decode(&batch, off);
-                    let delivery = Delivery::new(&frame, Trust::Local, core.node_id());
+                    let delivery = Delivery::new(&frame, Trust::of(&frame), core.node_id());
                     if let Some(t) = delivery.reply_target() {
                         core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
                     }
@@ -133,7 +133,7 @@ async fn message_loop<A: Dispatch>(cell: &ActorCell<A>, core: &Rc<CoreRt>) -> St
                 }
             };
             off += frame.frame_len();
-            let delivery = Delivery::new(&frame, Trust::Local, core.node_id());
+            let delivery = Delivery::new(&frame, Trust::of(&frame), core.node_id());
             let reply_target = delivery.reply_target();
             let type_id = delivery.type_id();
             let panicked = match st.actor.dispatch_async(delivery, &mut st.ctx) {
@@ -188,7 +188,7 @@ fn run_sync_frames<A: Dispatch>(
             break Step::Done;
         }
         let frame = decode(batch, *off);
-        let delivery = Delivery::new(&frame, Trust::Local, core.node_id());
+        let delivery = Delivery::new(&frame, Trust::of(&frame), core.node_id());
         if expired(&frame, &delivery, core) {
             *off += frame.frame_len();
             continue;
@@ -215,7 +215,7 @@ fn fail_queued(core: &CoreRt, buf: &[u8], mut off: usize) {
         off += frame.frame_len();
         core.stats().dead_letters.add(1);
         if frame.header().kind == FrameKind::Ask {
-            if let Some(t) = Delivery::new(&frame, Trust::Local, core.node_id()).reply_target() {
+            if let Some(t) = Delivery::new(&frame, Trust::of(&frame), core.node_id()).reply_target() {
                 core.send_error_reply(t, ReplyErrorCode::ActorStopped);
             }
         }

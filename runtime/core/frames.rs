@@ -334,8 +334,7 @@ impl CoreRt {
                             }
                             Some(ReplyErrorCode::MailboxFull)
                         } else {
-                            debug_assert_eq!(trust, Trust::Local, "network frames arrive with the transport");
-                            mb.push_bytes(frame.as_bytes());
+                            mb.push_bytes(frame.as_bytes(), trust);
                             mb.wake_actor();
                             None
                         }

@@ -12,6 +12,8 @@ use std::task::Waker;
 
 use rkyv::util::AlignedVec;
 
+use crate::dispatch::Trust;
+
 /// The state of the actor behind a mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailboxState {
@@ -58,10 +60,15 @@ impl Mailbox {
         &mut self.incoming
     }
 
-    /// Appends one whole frame's bytes.
+    /// Appends one whole frame's bytes, marking a frame from the network as
+    /// still to be validated (see `crate::dispatch`, R1).
     #[inline]
-    pub(crate) fn push_bytes(&mut self, frame: &[u8]) {
+    pub(crate) fn push_bytes(&mut self, frame: &[u8], trust: Trust) {
+        let start = self.incoming.len();
         self.incoming.extend_from_slice(frame);
+        if trust == Trust::Network {
+            coremesh_wire::set_local_flags(&mut self.incoming[start..], coremesh_wire::FLAG_UNTRUSTED);
+        }
     }
 
     /// Wakes the actor task if it is waiting for mail.

@@ -168,7 +168,7 @@ impl CoreRt {
                     unreachable!("rings carry whole frames written by this process's cores");
                 };
                 let len = frame.frame_len();
-                if self.deliver_frame(frame, Trust::Local, true) == Delivered::Blocked {
+                if self.deliver_frame(frame, Trust::of(&frame), true) == Delivered::Blocked {
                     blocked[source] = true;
                     self.blocked_any.set(true);
                     break;
@@ -192,7 +192,7 @@ impl CoreRt {
     /// Delivers a registered foreign frame; gives it back if its mailbox is full.
     fn deliver_parked(&self, bytes: AlignedVec<16>) -> Option<AlignedVec<16>> {
         let frame = self.decoder.decode_local(&bytes)?;
-        match self.deliver_frame(frame, Trust::Local, true) {
+        match self.deliver_frame(frame, Trust::of(&frame), true) {
             Delivered::Done => None,
             Delivered::Blocked => {
                 self.blocked_any.set(true);

@@ -19,12 +19,26 @@ use crate::{ASK_EXT_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, FRAME_ALIGN, HEADER_BYTES}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CheckedFrame<'a> {
     header: FrameHeader,
+    local_flags: u8,
     ext: Option<AskExt>,
     payload: &'a [u8],
     bytes: &'a [u8],
 }
 
 impl<'a> CheckedFrame<'a> {
+    /// The flags byte of a frame read with [`Decoder::decode_local`] (always 0
+    /// for one read with [`Decoder::decode`], which refuses nonzero flags).
+    #[inline]
+    pub fn local_flags(&self) -> u8 {
+        self.local_flags
+    }
+
+    /// Whether the payload came from the network and still needs validation.
+    #[inline]
+    pub fn is_untrusted(&self) -> bool {
+        self.local_flags & crate::FLAG_UNTRUSTED != 0
+    }
+
     /// The decoded header.
     #[inline]
     pub fn header(&self) -> &FrameHeader {
@@ -101,7 +115,8 @@ impl Decoder {
     #[inline]
     pub fn decode_local<'a>(&self, buf: &'a [u8]) -> Option<CheckedFrame<'a>> {
         let head = buf.first_chunk::<HEADER_BYTES>()?;
-        let header = FrameHeader::read_from(head).ok()?;
+        let header = FrameHeader::read_any_flags(head).ok()?;
+        let local_flags = head[5];
         let (ext, prefix) = match header.kind {
             FrameKind::Ask => {
                 let e = buf.get(HEADER_BYTES..)?.first_chunk::<ASK_EXT_BYTES>()?;
@@ -113,7 +128,7 @@ impl Decoder {
         let total = payload_end.checked_add(FRAME_ALIGN - 1)? & !(FRAME_ALIGN - 1);
         let bytes = buf.get(..total)?;
         let payload = bytes.get(prefix..payload_end)?;
-        Some(CheckedFrame { header, ext, payload, bytes })
+        Some(CheckedFrame { header, local_flags, ext, payload, bytes })
     }
 
     /// Decodes the frame at the start of `buf`.
@@ -184,6 +199,6 @@ impl Decoder {
         if header.kind == FrameKind::ReplyError {
             ReplyErrorCode::from_payload(payload)?;
         }
-        Ok(Some(CheckedFrame { header, ext, payload, bytes }))
+        Ok(Some(CheckedFrame { header, local_flags: 0, ext, payload, bytes }))
     }
 }

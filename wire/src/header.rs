@@ -190,11 +190,18 @@ impl FrameHeader {
     /// Reads a header, checking the kind byte and that the flags byte is 0.
     #[inline]
     pub fn read_from(bytes: &[u8; HEADER_BYTES]) -> Result<FrameHeader, FrameError> {
-        let kind = FrameKind::from_u8(bytes[off::KIND])?;
         let flags = bytes[off::FLAGS];
         if flags != 0 {
             return Err(FrameError::ReservedFlags { flags });
         }
+        Self::read_any_flags(bytes)
+    }
+
+    /// Reads a header whatever its flags byte (frames inside one process may
+    /// carry [`FLAG_UNTRUSTED`](crate::FLAG_UNTRUSTED)); checks the kind byte.
+    #[inline]
+    pub(crate) fn read_any_flags(bytes: &[u8; HEADER_BYTES]) -> Result<FrameHeader, FrameError> {
+        let kind = FrameKind::from_u8(bytes[off::KIND])?;
         Ok(FrameHeader {
             payload_len: u32::from_le_bytes(get(bytes, off::PAYLOAD_LEN)),
             kind,
@@ -314,4 +321,14 @@ fn check_writable(header: &FrameHeader, ext: Option<&AskExt>) -> Result<(), Fram
         return Err(FrameError::BadErrorPayload { payload_len: header.payload_len });
     }
     Ok(())
+}
+
+/// Sets the flags byte of the frame that starts `frame` (a frame inside this
+/// process: a mailbox or a ring between its cores). Does nothing to a slice
+/// shorter than a header.
+#[inline]
+pub fn set_local_flags(frame: &mut [u8], flags: u8) {
+    if let Some(b) = frame.get_mut(off::FLAGS) {
+        *b = flags;
+    }
 }

@@ -52,8 +52,8 @@ pub use handshake::{
     MAX_CLUSTER_NAME, PROTOCOL_VERSION,
 };
 pub use header::{
-    frame_len, padded_len, prefix_len, write_frame, write_prefix, AskExt, FrameHeader, FrameKind,
-    ReplyErrorCode,
+    frame_len, padded_len, prefix_len, set_local_flags, write_frame, write_prefix, AskExt, FrameHeader,
+    FrameKind, ReplyErrorCode,
 };
 pub use type_id::type_id_of;
 
@@ -63,6 +63,12 @@ pub const HEADER_BYTES: usize = 32;
 pub const ASK_EXT_BYTES: usize = 16;
 /// Alignment of every payload and of every frame length, in bytes.
 pub const FRAME_ALIGN: usize = 16;
+
+/// Flags bit for frames inside one process only: the payload came from the
+/// network and has not been validated yet (it is validated where its type is
+/// known, at the handler). A peer must always send flags 0; the network
+/// [`Decoder::decode`] refuses anything else.
+pub const FLAG_UNTRUSTED: u8 = 0x01;
 /// Default largest payload a [`Decoder`] accepts: 4 MiB.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: u32 = 4 << 20;
 /// Bytes in a `ReplyError` payload: one little-endian `u32` error code.

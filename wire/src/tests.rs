@@ -338,3 +338,26 @@ fn check_archived_accepts_valid_and_refuses_garbage() {
     assert!(e.to_string().starts_with("archived payload failed validation: "));
     assert!(check_archived::<Add>(&[]).is_err());
 }
+
+#[test]
+fn untrusted_flag_is_local_only() {
+    let header = FrameHeader {
+        payload_len: 8,
+        kind: FrameKind::Tell,
+        core: 1,
+        type_id: 7,
+        slot: 2,
+        generation: 3,
+        corr: 0,
+    };
+    let mut buf = aligned_copy(&[0u8; 48]);
+    write_frame(&mut buf, &header, None, &[1; 8]).unwrap();
+    let dec = Decoder::default();
+    assert!(!dec.decode_local(&buf).unwrap().is_untrusted());
+    set_local_flags(&mut buf, FLAG_UNTRUSTED);
+    let local = dec.decode_local(&buf).unwrap();
+    assert!(local.is_untrusted());
+    assert_eq!(local.header(), &header);
+    // A peer may never send it.
+    assert_eq!(dec.decode(&buf), Err(FrameError::ReservedFlags { flags: FLAG_UNTRUSTED }));
+}
