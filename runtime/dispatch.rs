@@ -94,7 +94,9 @@ impl<'a> Delivery<'a> {
         let h = frame.header();
         let reply = match (h.kind, frame.ask_ext()) {
             (FrameKind::Ask, Some(ext)) => {
-                Some(ReplyTarget { node: sender_node, core: CoreId(ext.reply_core), corr: h.corr })
+                // The ask names its asker; a peer that left it 0 means itself.
+                let node = if ext.reply_node == 0 { sender_node } else { NodeId(ext.reply_node) };
+                Some(ReplyTarget { node, core: CoreId(ext.reply_core), corr: h.corr })
             }
             _ => None,
         };

@@ -208,7 +208,7 @@ impl NodeHandle {
         let timeout = Duration::from_millis(self.shared.config.ask_timeout_ms());
         let mut ask = ForeignAsk { rx: None, error: None, timeout, _reply: std::marker::PhantomData };
         let deadline_unix_ns = clock::unix_now_ns().saturating_add(timeout.as_nanos() as u64);
-        let ext = AskExt { deadline_unix_ns, reply_core: 0 };
+        let ext = AskExt { deadline_unix_ns, reply_node: self.shared.id.0, reply_core: 0 };
         let bytes = match self.encode(to.id(), M::TYPE_ID, Some(&ext), &msg) {
             Ok(b) => b,
             Err(e) => {

@@ -180,7 +180,7 @@ async fn ask_on_core<R: Reply, M: Message>(
     let corr = core.pending_register(to, M::TYPE_ID);
     let _guard = PendingGuard { core: &core, corr };
     let deadline_unix_ns = clock::unix_now_ns().saturating_add(timeout.as_nanos() as u64);
-    let ext = AskExt { deadline_unix_ns, reply_core: core.core_id().0 };
+    let ext = AskExt { deadline_unix_ns, reply_node: core.node_id().0, reply_core: core.core_id().0 };
     core.send(to, M::TYPE_ID, corr, Some(&ext), &msg).map_err(|f| f.into_tell(to, core.core_id()))?;
     drop(msg);
     let wait = poll_fn(|cx| match core.pending_poll(corr, cx.waker()) {

@@ -54,9 +54,10 @@ pub(crate) fn encode_into<M: Wire>(
     write_prefix(&mut prefix, header, ext).map_err(|e| TellError::Serialize(e.to_string()))?;
     buf.reserve(HEADER_BYTES + ASK_EXT_BYTES);
     // SAFETY:
-    // - `reserve` left at least 48 bytes of capacity past `start` (R3);
-    // - the 48-byte unaligned store is valid anywhere in that capacity, and the
-    //   first `prefix_bytes <= 48` bytes it wrote are initialised before
+    // - `reserve` left at least HEADER_BYTES + ASK_EXT_BYTES bytes of capacity
+    //   past `start` (R3);
+    // - the unaligned store of that size is valid anywhere in that capacity, and
+    //   the first `prefix_bytes` (at most that size) it wrote are initialised before
     //   `set_len` exposes them. (A fixed-size store avoids a memcpy call.)
     unsafe {
         buf.as_mut_ptr().add(start).cast::<[u8; HEADER_BYTES + ASK_EXT_BYTES]>().write_unaligned(prefix);

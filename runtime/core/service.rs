@@ -217,7 +217,8 @@ impl CoreRt {
             };
             header.corr = self.pending.borrow_mut().register_foreign(target, header.type_id, reply);
             let ext = AskExt { reply_core: self.core.0, ..ext };
-            write_prefix(&mut bytes[..48], &header, Some(&ext)).expect("48-byte ask prefix");
+            let prefix = coremesh_wire::prefix_len(coremesh_wire::FrameKind::Ask);
+            write_prefix(&mut bytes[..prefix], &header, Some(&ext)).expect("a whole ask prefix");
         }
         bytes
     }

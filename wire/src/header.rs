@@ -1,4 +1,4 @@
-//! The frame prefix: the 32-byte [`FrameHeader`], the 16-byte [`AskExt`], frame
+//! The frame prefix: the 32-byte [`FrameHeader`], the 32-byte [`AskExt`], frame
 //! lengths, and the writers that put a prefix (or a whole frame) into a buffer.
 //!
 //! Owns the byte offsets of every header field (see `wire/FORMAT.md`). Reading a
@@ -127,13 +127,14 @@ mod off {
     pub const CORR: usize = 24;
     /// Offsets inside the ask extension (add `HEADER_BYTES` for frame offsets).
     pub const EXT_DEADLINE: usize = 0;
-    pub const EXT_REPLY_CORE: usize = 8;
-    pub const EXT_RESERVED: usize = 10;
+    pub const EXT_REPLY_NODE: usize = 8;
+    pub const EXT_REPLY_CORE: usize = 16;
+    pub const EXT_RESERVED: usize = 18;
 }
 
 // Each field ends where the next begins, and the last ends at the header's end.
 const _: () = assert!(off::CORR + 8 == HEADER_BYTES);
-const _: () = assert!(off::EXT_RESERVED + 6 == ASK_EXT_BYTES);
+const _: () = assert!(off::EXT_RESERVED + 14 == ASK_EXT_BYTES);
 
 /// `n` rounded up to a multiple of [`FRAME_ALIGN`].
 ///
@@ -223,23 +224,28 @@ impl FrameHeader {
     }
 }
 
-/// The 16 bytes that follow the header on `Ask` frames.
+/// The 32 bytes that follow the header on `Ask` frames: where the reply goes and
+/// by when it is wanted, so a request forwarded between cores or nodes carries
+/// its own way back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct AskExt {
     /// Unix time in nanoseconds after which the receiver may drop the request and
     /// answer `DeadlineExpired`; 0 means no deadline.
     pub deadline_unix_ns: u64,
+    /// Node id of the asking node (the sender; a node fills in its own id).
+    pub reply_node: u64,
     /// Core on the asking node that waits for the reply.
     pub reply_core: u16,
 }
 
 impl AskExt {
-    /// Writes the extension's 16 bytes (reserved bytes 0).
+    /// Writes the extension's 32 bytes (reserved bytes 0).
     #[inline]
     pub fn write_to(&self, out: &mut [u8; ASK_EXT_BYTES]) {
         put(out, off::EXT_DEADLINE, self.deadline_unix_ns.to_le_bytes());
+        put(out, off::EXT_REPLY_NODE, self.reply_node.to_le_bytes());
         put(out, off::EXT_REPLY_CORE, self.reply_core.to_le_bytes());
-        put(out, off::EXT_RESERVED, [0u8; 6]);
+        put(out, off::EXT_RESERVED, [0u8; 14]);
     }
 
     /// Reads an extension, checking that the reserved bytes are 0.
@@ -250,6 +256,7 @@ impl AskExt {
         }
         Ok(AskExt {
             deadline_unix_ns: u64::from_le_bytes(get(b, off::EXT_DEADLINE)),
+            reply_node: u64::from_le_bytes(get(b, off::EXT_REPLY_NODE)),
             reply_core: u16::from_le_bytes(get(b, off::EXT_REPLY_CORE)),
         })
     }

@@ -2,7 +2,7 @@
 //! the network.
 //!
 //! This crate owns:
-//! - the byte layout of a frame (32-byte [`FrameHeader`], 16-byte [`AskExt`] for asks,
+//! - the byte layout of a frame (32-byte [`FrameHeader`], 32-byte [`AskExt`] for asks,
 //!   the payload, zero padding to [`FRAME_ALIGN`]); `wire/FORMAT.md` is the same layout
 //!   in prose, and the constants below assert it at compile time;
 //! - the [`Decoder`], the only maker of [`CheckedFrame`]: a frame that reached the
@@ -60,7 +60,7 @@ pub use type_id::type_id_of;
 /// Bytes in the fixed frame header, present on every frame.
 pub const HEADER_BYTES: usize = 32;
 /// Bytes in the ask extension that follows the header on `Ask` frames only.
-pub const ASK_EXT_BYTES: usize = 16;
+pub const ASK_EXT_BYTES: usize = 32;
 /// Alignment of every payload and of every frame length, in bytes.
 pub const FRAME_ALIGN: usize = 16;
 
@@ -77,18 +77,18 @@ pub const REPLY_ERROR_PAYLOAD_BYTES: u32 = 4;
 // Layout checks. A payload starts right after the prefix, so both prefix lengths
 // must keep it 16-aligned; FRAME_ALIGN must be a power of two for `padded_len`.
 const _: () = assert!(HEADER_BYTES == 32);
-const _: () = assert!(ASK_EXT_BYTES == 16);
+const _: () = assert!(ASK_EXT_BYTES == 32);
 const _: () = assert!(FRAME_ALIGN == 16);
 const _: () = assert!(FRAME_ALIGN.is_power_of_two());
 const _: () = assert!(HEADER_BYTES % FRAME_ALIGN == 0);
 const _: () = assert!((HEADER_BYTES + ASK_EXT_BYTES) % FRAME_ALIGN == 0);
 const _: () = assert!(prefix_len(FrameKind::Tell) == 32);
-const _: () = assert!(prefix_len(FrameKind::Ask) == 48);
+const _: () = assert!(prefix_len(FrameKind::Ask) == 64);
 const _: () = assert!(frame_len(FrameKind::Tell, 0) == 32);
 const _: () = assert!(frame_len(FrameKind::Tell, 1) == 48);
-const _: () = assert!(frame_len(FrameKind::Ask, 16) == 64);
+const _: () = assert!(frame_len(FrameKind::Ask, 16) == 80);
 const _: () = assert!(frame_len(FrameKind::ReplyError, 4) == 48);
 // The largest frame a default decoder accepts, derived:
-//   prefix (at most 48) + DEFAULT_MAX_PAYLOAD_BYTES (4 MiB) rounded up to 16
-//   = 48 + 4_194_304 = 4_194_352 bytes.
-const _: () = assert!(frame_len(FrameKind::Ask, DEFAULT_MAX_PAYLOAD_BYTES as usize) == 4_194_352);
+//   prefix (at most 64) + DEFAULT_MAX_PAYLOAD_BYTES (4 MiB) rounded up to 16
+//   = 64 + 4_194_304 = 4_194_368 bytes.
+const _: () = assert!(frame_len(FrameKind::Ask, DEFAULT_MAX_PAYLOAD_BYTES as usize) == 4_194_368);

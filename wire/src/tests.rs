@@ -22,7 +22,7 @@ fn with_kind(kind: FrameKind, payload_len: u32) -> FrameHeader {
     FrameHeader { kind, corr: 99, ..tell(payload_len) }
 }
 
-const EXT: AskExt = AskExt { deadline_unix_ns: 1_700_000_000_123_456_789, reply_core: 5 };
+const EXT: AskExt = AskExt { deadline_unix_ns: 1_700_000_000_123_456_789, reply_node: 0x0123_4567_89ab_cdef, reply_core: 5 };
 
 /// Appends one frame to a 16-aligned buffer.
 fn push_frame(buf: &mut AlignedVec<16>, h: &FrameHeader, ext: Option<&AskExt>, payload: &[u8]) {
@@ -69,10 +69,11 @@ fn ask_ext_round_trip() {
     let mut out = [0xFFu8; ASK_EXT_BYTES];
     EXT.write_to(&mut out);
     assert_eq!(&out[0..8], &EXT.deadline_unix_ns.to_le_bytes());
-    assert_eq!(&out[8..10], &5u16.to_le_bytes());
-    assert_eq!(&out[10..16], &[0u8; 6], "reserved bytes are written as 0");
+    assert_eq!(&out[8..16], &EXT.reply_node.to_le_bytes());
+    assert_eq!(&out[16..18], &5u16.to_le_bytes());
+    assert_eq!(&out[18..32], &[0u8; 14], "reserved bytes are written as 0");
     assert_eq!(AskExt::read_from(&out), Ok(EXT));
-    assert_eq!(AskExt::read_from(&[0; 16]), Ok(AskExt::default()));
+    assert_eq!(AskExt::read_from(&[0; 32]), Ok(AskExt::default()));
 }
 
 #[test]
@@ -82,14 +83,14 @@ fn lengths() {
     assert_eq!(padded_len(16), 16);
     assert_eq!(padded_len(17), 32);
     assert_eq!(prefix_len(FrameKind::Tell), 32);
-    assert_eq!(prefix_len(FrameKind::Ask), 48);
+    assert_eq!(prefix_len(FrameKind::Ask), 64);
     assert_eq!(frame_len(FrameKind::Reply, 5), 48);
     assert_eq!(tell(33).frame_len(), 32 + 48);
 }
 
 #[test]
 fn write_prefix_checks() {
-    let mut out = [0u8; 48];
+    let mut out = [0u8; 64];
     let ask = with_kind(FrameKind::Ask, 0);
     assert_eq!(
         write_prefix(&mut out, &ask, None),
@@ -100,18 +101,18 @@ fn write_prefix_checks() {
         Err(FrameError::AskExtMismatch { kind: FrameKind::Tell, ext_given: true })
     );
     assert_eq!(
-        write_prefix(&mut out[..47], &ask, Some(&EXT)),
-        Err(FrameError::BufferTooSmall { needed: 48, got: 47 })
+        write_prefix(&mut out[..63], &ask, Some(&EXT)),
+        Err(FrameError::BufferTooSmall { needed: 64, got: 63 })
     );
     assert_eq!(
         write_prefix(&mut out, &with_kind(FrameKind::ReplyError, 8), None),
         Err(FrameError::BadErrorPayload { payload_len: 8 })
     );
-    assert_eq!(out, [0u8; 48], "nothing written on error");
+    assert_eq!(out, [0u8; 64], "nothing written on error");
     write_prefix(&mut out, &ask, Some(&EXT)).unwrap();
     let head: &[u8; 32] = out.first_chunk().unwrap();
     assert_eq!(FrameHeader::read_from(head), Ok(ask));
-    let ext: &[u8; 16] = out[32..].first_chunk().unwrap();
+    let ext: &[u8; 32] = out[32..].first_chunk().unwrap();
     assert_eq!(AskExt::read_from(ext), Ok(EXT));
 }
 
@@ -146,7 +147,7 @@ fn decodes_each_kind() {
     assert_eq!(f.ask_ext(), Some(&EXT));
     assert_eq!(f.payload(), &[7; 16]);
     assert_eq!(f.payload().as_ptr() as usize % 16, 0);
-    assert_eq!(f.frame_len(), 64);
+    assert_eq!(f.frame_len(), 80);
 
     let err = with_kind(FrameKind::ReplyError, 4);
     let payload = ReplyErrorCode::MailboxFull.to_payload();
@@ -165,7 +166,7 @@ fn truncated_frames_need_more_bytes() {
     let d = Decoder::default();
     let ask = with_kind(FrameKind::Ask, 21);
     let buf = one_frame(&ask, Some(&EXT), &[1; 21]);
-    assert_eq!(buf.len(), 80);
+    assert_eq!(buf.len(), 96);
     for n in 0..buf.len() {
         assert_eq!(d.decode(&buf[..n]), Ok(None), "prefix of {n} bytes");
     }
@@ -250,7 +251,7 @@ fn misaligned() {
 #[test]
 fn reserved_bytes() {
     let ask = with_kind(FrameKind::Ask, 0);
-    for at in 42..48 {
+    for at in 50..64 {
         let mut buf = one_frame(&ask, Some(&EXT), &[]);
         buf[at] = 1;
         assert_eq!(

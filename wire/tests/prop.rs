@@ -65,7 +65,7 @@ fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
                 corr,
             };
             let ext =
-                (kind == FrameKind::Ask).then_some(AskExt { deadline_unix_ns: deadline, reply_core: rc });
+                (kind == FrameKind::Ask).then_some(AskExt { deadline_unix_ns: deadline, reply_node: deadline.rotate_left(7), reply_core: rc });
             (header, ext, payload)
         })
 }
