@@ -5,18 +5,33 @@
 //! setting comes from its builder method if called, else from its variable if set,
 //! else from its default; a variable whose builder method was called is not read.
 //!
-//! | Variable                   | Builder method      | Default | Accepted            |
-//! |----------------------------|---------------------|---------|---------------------|
-//! | `COREMESH_CORES`           | `cores`             | below   | list: `0-3,6`       |
-//! | `COREMESH_CONTROL_CORE`    | `control_core`      | below   | one CPU             |
-//! | `COREMESH_MAILBOX_BYTES`   | `mailbox_bytes_max` | 64 KiB  | 4 KiB..=1 GiB       |
-//! | `COREMESH_RING_BYTES`      | `ring_bytes`        | 256 KiB | power of two, same  |
-//! | `COREMESH_IDLE_SPIN_US`    | `idle_spin_us`      | 50      | 0..=1 000 000       |
-//! | `COREMESH_INIT_TIMEOUT_MS` | `init_timeout_ms`   | 5000    | 1..=86 400 000      |
-//! | `COREMESH_ASK_TIMEOUT_MS`  | `ask_timeout_ms`    | 5000    | 1..=86 400 000      |
+//! | Variable                         | Builder method          | Default       | Accepted                 |
+//! |----------------------------------|-------------------------|---------------|--------------------------|
+//! | `COREMESH_CORES`                 | `cores`                 | below         | list: `0-3,6`            |
+//! | `COREMESH_CONTROL_CORE`          | `control_core`          | below         | one CPU                  |
+//! | `COREMESH_MAILBOX_BYTES`         | `mailbox_bytes_max`     | 64 KiB        | 4 KiB..=1 GiB            |
+//! | `COREMESH_RING_BYTES`            | `ring_bytes`            | 256 KiB       | power of two, same       |
+//! | `COREMESH_IDLE_SPIN_US`          | `idle_spin_us`          | 50            | 0..=1 000 000            |
+//! | `COREMESH_INIT_TIMEOUT_MS`       | `init_timeout_ms`       | 5000          | 1..=86 400 000           |
+//! | `COREMESH_ASK_TIMEOUT_MS`        | `ask_timeout_ms`        | 5000          | 1..=86 400 000           |
+//! | `COREMESH_LISTEN`                | `listen`                | `127.0.0.1:0` | `ip:port`, `[ip6]:port`  |
+//! | `COREMESH_SEEDS`                 | `seeds`                 | none          | list of `ip:port`        |
+//! | `COREMESH_CLUSTER`               | `cluster`               | `coremesh`    | 1..=64 of `A-Za-z0-9._-` |
+//! | `COREMESH_COOKIE`                | `cookie`                | well known    | 1..=1024 bytes           |
+//! | `COREMESH_MAX_FRAME`             | `max_frame_bytes`       | 4 MiB         | 4 KiB..=1 GiB            |
+//! | `COREMESH_HEARTBEAT_MS`          | `heartbeat_interval_ms` | 500           | 10..=60 000              |
+//! | `COREMESH_CONNECTION_TIMEOUT_MS` | `connection_timeout_ms` | 3000          | 20..=600 000, > above    |
 //!
 //! CPUs must be in the allowed set, listed once, at most 4096 workers; whitespace
 //! around list items and numbers is tolerated, an empty value is an error.
+//!
+//! Addresses are IP literals with a port (`10.0.0.1:7000`, `[::1]:7000`); host names are
+//! refused, not resolved. Seeds are listed once each, none with port 0; an empty or unset
+//! `COREMESH_SEEDS` means none. The cookie is taken byte for byte (not trimmed; empty or
+//! only whitespace is refused); when unset it is the well-known
+//! [`Config::DEFAULT_COOKIE`] ([`Config::cookie_is_default`], which the node logs). The
+//! cookie never appears in a `Debug` output or an error, only its length. The connection
+//! timeout must be larger than the heartbeat interval.
 //!
 //! CPU defaults, from the allowed set (`sched_getaffinity`): with three or more allowed
 //! CPUs the workers are all but the last and the control thread has the last to itself;
@@ -40,7 +55,12 @@ use std::sync::Arc;
 
 #[path = "config/cpu_set.rs"]
 mod cpu_set;
+#[path = "config/net.rs"]
+mod net;
 
+#[cfg(test)]
+#[path = "config/net_tests.rs"]
+mod net_tests;
 #[cfg(test)]
 #[path = "config/tests.rs"]
 mod tests;
@@ -176,6 +196,40 @@ pub enum ConfigError {
         /// The most a node supports.
         max: usize,
     },
+    /// A cookie over the length limit. Only its length is shown, never its bytes.
+    #[error("{var}: {len} bytes, at most {max}")]
+    CookieTooLong {
+        /// Variable or builder method.
+        var: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The longest accepted, in bytes.
+        max: usize,
+    },
+    /// A seed address listed twice.
+    #[error("{var}={value}: seed {seed} is listed more than once")]
+    DuplicateSeed {
+        /// Variable or builder method.
+        var: String,
+        /// The value as given.
+        value: String,
+        /// The first repeated seed.
+        seed: std::net::SocketAddr,
+    },
+    /// A connection timeout not larger than the heartbeat interval: every idle
+    /// connection would be declared dead. Each value is named by the variable or
+    /// builder method it came from (the variable when it is the default).
+    #[error("{timeout_var}={timeout_ms} must be larger than {interval_var}={interval_ms}")]
+    TimeoutNotAboveInterval {
+        /// Where the timeout came from.
+        timeout_var: String,
+        /// The connection timeout, in milliseconds.
+        timeout_ms: u64,
+        /// Where the interval came from.
+        interval_var: String,
+        /// The heartbeat interval, in milliseconds.
+        interval_ms: u64,
+    },
     /// The OS would not say which CPUs this process may use.
     #[error("cannot read this process's allowed CPU set (sched_getaffinity): {reason}")]
     AffinityUnavailable {
@@ -185,7 +239,8 @@ pub enum ConfigError {
 }
 
 /// The validated settings of a node. Plain data: nothing here reads the environment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Its `Debug` output shows every setting but the cookie.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     worker_cpus: Vec<usize>,
     control_cpu: usize,
@@ -195,6 +250,23 @@ pub struct Config {
     idle_spin_us: u64,
     init_timeout_ms: u64,
     ask_timeout_ms: u64,
+    net: net::NetSettings,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Config");
+        d.field("worker_cpus", &self.worker_cpus)
+            .field("control_cpu", &self.control_cpu)
+            .field("control_shares_worker_cpu", &self.control_shares_worker_cpu)
+            .field("mailbox_bytes_max", &self.mailbox_bytes_max)
+            .field("ring_bytes", &self.ring_bytes)
+            .field("idle_spin_us", &self.idle_spin_us)
+            .field("init_timeout_ms", &self.init_timeout_ms)
+            .field("ask_timeout_ms", &self.ask_timeout_ms);
+        self.net.debug_fields(&mut d);
+        d.finish()
+    }
 }
 
 impl Config {
@@ -315,6 +387,7 @@ pub struct ConfigBuilder {
     idle_spin_us: Option<u64>,
     init_timeout_ms: Option<u64>,
     ask_timeout_ms: Option<u64>,
+    net: net::NetBuilder,
     env: EnvSource,
     allowed_cpus: Option<Vec<usize>>,
 }
@@ -325,17 +398,16 @@ impl fmt::Debug for ConfigBuilder {
             EnvSource::Process => "process environment",
             EnvSource::Custom(_) => "custom lookup",
         };
-        f.debug_struct("ConfigBuilder")
-            .field("cores", &self.cores)
+        let mut d = f.debug_struct("ConfigBuilder");
+        d.field("cores", &self.cores)
             .field("control_core", &self.control_core)
             .field("mailbox_bytes_max", &self.mailbox_bytes_max)
             .field("ring_bytes", &self.ring_bytes)
             .field("idle_spin_us", &self.idle_spin_us)
             .field("init_timeout_ms", &self.init_timeout_ms)
-            .field("ask_timeout_ms", &self.ask_timeout_ms)
-            .field("env_source", &env)
-            .field("allowed_cpus", &self.allowed_cpus)
-            .finish()
+            .field("ask_timeout_ms", &self.ask_timeout_ms);
+        self.net.debug_fields(&mut d);
+        d.field("env_source", &env).field("allowed_cpus", &self.allowed_cpus).finish()
     }
 }
 
@@ -415,6 +487,7 @@ impl ConfigBuilder {
         let idle_spin_us = IDLE_SPIN_US.resolve(self.idle_spin_us, env)?;
         let init_timeout_ms = INIT_TIMEOUT_MS.resolve(self.init_timeout_ms, env)?;
         let ask_timeout_ms = ASK_TIMEOUT_MS.resolve(self.ask_timeout_ms, env)?;
+        let net = self.net.resolve(env)?;
 
         Ok(Config {
             control_shares_worker_cpu: worker_cpus.contains(&control_cpu),
@@ -426,6 +499,7 @@ impl ConfigBuilder {
             idle_spin_us,
             init_timeout_ms,
             ask_timeout_ms,
+            net,
         })
     }
 }
