@@ -47,6 +47,14 @@ pub enum TellError {
         /// The node.
         node: NodeId,
     },
+    /// The connection to the target's node holds its bound of queued bytes.
+    #[error("connection to {node} has {bytes} bytes queued, its bound; nothing was enqueued")]
+    LinkFull {
+        /// The target's node.
+        node: NodeId,
+        /// Bytes queued.
+        bytes: usize,
+    },
     /// The archived message is larger than the frame limit.
     #[error("message of {bytes} bytes exceeds the frame limit of {max} bytes")]
     TooLarge {
@@ -177,7 +185,30 @@ pub enum NodeError {
         /// How long shutdown waited.
         waited_ms: u64,
     },
+    /// A worker core could not listen.
+    #[error("worker {core} could not listen on {addr}: {reason}")]
+    Listen {
+        /// The worker.
+        core: CoreId,
+        /// The address.
+        addr: String,
+        /// What the OS said.
+        reason: String,
+    },
     /// Signal handling could not be installed.
     #[error("could not install signal handlers: {0}")]
     Signals(String),
+}
+
+/// Why `NodeHandle::connect` did not join a peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// Dialing, the handshake or the connection failed; the text says which
+    /// (for a refused handshake, which check: magic, version, cluster, type
+    /// table or cookie).
+    #[error("{0}")]
+    Failed(String),
+    /// The node has shut down.
+    #[error("the node has shut down")]
+    NodeStopped,
 }

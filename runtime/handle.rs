@@ -40,7 +40,7 @@ pub(crate) type CoreTask = Box<dyn FnOnce(&Rc<CoreRt>) + Send>;
 /// Commands a core takes from other threads.
 pub(crate) enum Command {
     /// An encoded Tell or Ask frame for an actor on the core.
-    Frame { bytes: AlignedVec<16>, reply: Option<ForeignReply> },
+    Frame { to_node: NodeId, bytes: AlignedVec<16>, reply: Option<ForeignReply> },
     /// Code to run on the core.
     Run(CoreTask),
     /// Stop every actor, then the core.
@@ -61,6 +61,17 @@ pub(crate) struct NodeShared {
     pub cores: Vec<CoreShared>,
     pub max_payload_bytes: u32,
     pub stopping: Flag,
+    /// Where this node's peers listen, learned from handshakes.
+    pub directory: crate::transport::directory::Directory,
+    /// The port each worker core listens on, in core order (set at start).
+    pub ports: Mutex<Vec<u16>>,
+}
+
+impl NodeShared {
+    /// The port each worker core listens on.
+    pub(crate) fn listen_ports(&self) -> Vec<u16> {
+        self.ports.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 /// How many commands a core's inbox holds before `tell` from outside reports it full.
@@ -151,7 +162,7 @@ impl NodeHandle {
             return Waiting::failed(e);
         }
         let (tx, rx) = oneshot::channel();
-        let cmd = Command::Run(Box::new(move |_core| tx.send(f())));
+        let cmd = Command::Run(Box::new(move |_core| tx.send(Ok(f()))));
         match self.command(core, cmd) {
             Ok(()) => Waiting::new(rx, SpawnError::NodeStopped),
             Err(_) => Waiting::failed(SpawnError::NodeStopped),
@@ -185,7 +196,7 @@ impl NodeHandle {
         M: Message,
     {
         if let Some(r) = crate::core::with_current(|c| {
-            (c.node_id() == to.node()).then(|| {
+            (c.node_id() == self.shared.id).then(|| {
                 c.send(to.id(), M::TYPE_ID, 0, None, msg).map_err(|f| f.into_tell(to.id(), c.core_id()))
             })
         })
@@ -231,10 +242,7 @@ impl NodeHandle {
         ext: Option<&AskExt>,
         msg: &M,
     ) -> Result<AlignedVec<16>, TellError> {
-        if to.node != self.shared.id {
-            return Err(TellError::UnknownNode { node: to.node });
-        }
-        if usize::from(to.core.0) >= self.cores() {
+        if to.node == self.shared.id && usize::from(to.core.0) >= self.cores() {
             return Err(TellError::NoSuchCore { actor: to, core: to.core.0, cores: self.cores() });
         }
         let header = FrameHeader {
@@ -260,10 +268,51 @@ impl NodeHandle {
         bytes: AlignedVec<16>,
         reply: Option<ForeignReply>,
     ) -> Result<(), TellError> {
-        match self.command(to.core, Command::Frame { bytes, reply }) {
+        // A frame for another node leaves through the core of the same number
+        // (modulo this node's cores), so one outside thread's frames to one
+        // actor keep their order.
+        let via = if to.node == self.shared.id { to.core } else { CoreId(to.core.0 % self.cores() as u16) };
+        match self.command(via, Command::Frame { to_node: to.node, bytes, reply }) {
             Ok(()) => Ok(()),
             Err(_) if self.shared.stopping.is_set() => Err(TellError::NodeStopped),
             Err(_) => Err(TellError::MailboxFull { actor: to, bytes: INBOX_COMMANDS_MAX }),
+        }
+    }
+
+    /// The address core 0 listens on: give it to `connect` on another node.
+    pub fn listen_addr(&self) -> std::net::SocketAddr {
+        let port = self.shared.listen_ports().first().copied().unwrap_or(0);
+        std::net::SocketAddr::new(self.shared.config.listen().ip(), port)
+    }
+
+    /// Connects to the node listening at `addr`: a handshake (cluster, build and
+    /// cookie must match) from core 0, then every other core opens its own
+    /// connection to the peer's matching core. Returns the peer's node id once
+    /// core 0 is connected; frames the other cores send meanwhile wait in their
+    /// links until their connections are up.
+    pub fn connect(&self, addr: std::net::SocketAddr) -> Waiting<NodeId, crate::error::ConnectError> {
+        use crate::error::ConnectError;
+        let (tx, rx) = oneshot::channel();
+        let handle = self.clone();
+        let cmd = Command::Run(Box::new(move |core: &Rc<CoreRt>| {
+            let core = core.clone();
+            glommio::spawn_local(async move {
+                let result = core.dial(addr, 0, None).await.map_err(|e| ConnectError::Failed(e.to_string()));
+                if let Ok(node) = result {
+                    for i in 1..handle.cores() {
+                        // Fire and forget: the answer is not awaited.
+                        drop(handle.run_on(CoreId(i as u16), move || {
+                            crate::core::with_current(|c| c.link_to(node));
+                        }));
+                    }
+                }
+                tx.send(result);
+            })
+            .detach();
+        }));
+        match self.command(CoreId(0), cmd) {
+            Ok(()) => Waiting::new(rx, ConnectError::NodeStopped),
+            Err(_) => Waiting::failed(ConnectError::NodeStopped),
         }
     }
 
@@ -289,13 +338,13 @@ impl NodeHandle {
 /// The answer to a request made from outside a core: await it (the future is
 /// `Send`) or block on it with [`Waiting::wait`].
 pub struct Waiting<T, E> {
-    rx: Option<oneshot::Receiver<T>>,
+    rx: Option<oneshot::Receiver<Result<T, E>>>,
     error: Option<E>,
     closed: Option<E>,
 }
 
 impl<T, E: Clone> Waiting<T, E> {
-    fn new(rx: oneshot::Receiver<T>, closed: E) -> Self {
+    fn new(rx: oneshot::Receiver<Result<T, E>>, closed: E) -> Self {
         Waiting { rx: Some(rx), error: None, closed: Some(closed) }
     }
 
@@ -310,7 +359,7 @@ impl<T, E: Clone> Waiting<T, E> {
         }
         let closed = self.closed.take();
         match self.rx.take().map(|rx| rx.wait_until(None)) {
-            Some(Ok(v)) => Ok(v),
+            Some(Ok(v)) => v,
             _ => Err(closed.expect("a waiting request has its error")),
         }
     }
@@ -327,7 +376,7 @@ impl<T, E: Clone + Unpin> Future for Waiting<T, E> {
         };
         match Pin::new(rx).poll(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(v)) => Poll::Ready(Ok(v)),
+            Poll::Ready(Ok(v)) => Poll::Ready(v),
             Poll::Ready(Err(_)) => {
                 Poll::Ready(Err(self.closed.clone().expect("a waiting request has its error")))
             }

@@ -123,13 +123,14 @@ mod reply;
 mod send;
 pub mod stats;
 mod sync;
+mod transport;
 
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use coremesh_wire as wire;
 pub use ctx::Ctx;
 pub use dispatch::Owned;
-pub use error::{AskError, NodeError, SpawnError, TellError};
+pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
 pub use handle::{ForeignAsk, NodeHandle, Waiting};
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use message::{Message, Reply, Wire};

@@ -101,7 +101,8 @@ impl Node {
         }
         let shared = Arc::new(NodeShared {
             id: random_node_id(),
-            max_payload_bytes: coremesh_wire::DEFAULT_MAX_PAYLOAD_BYTES,
+            // At most 1 GiB (checked by the config), so it fits the wire's u32.
+            max_payload_bytes: config.max_frame_bytes() as u32,
             cores: (0..n)
                 .map(|_| CoreShared {
                     signal: CoreSignal::default(),
@@ -111,12 +112,14 @@ impl Node {
                 .collect(),
             config: config.clone(),
             stopping: Flag::default(),
+            directory: Default::default(),
+            ports: std::sync::Mutex::new(vec![0; n]),
         });
         register_node(&shared);
         let handle = NodeHandle::from_shared(shared.clone());
         let mut node = Node { handle, workers: Vec::with_capacity(n), control: None };
 
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<CoreId, NodeError>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(CoreId, u16), NodeError>>();
         for (i, ((cpu, txs), rxs)) in cpus.iter().copied().zip(tx).zip(rx).enumerate() {
             let core = CoreId(i as u16);
             let shared = shared.clone();
@@ -134,9 +137,26 @@ impl Node {
                     }
                 };
                 Ok(ex.run(async move {
+                    // Core 0 listens on the configured address, the others on a port
+                    // of their own on the same IP, advertised in the handshake.
+                    let listen = shared.config.listen();
+                    let addr = if i == 0 { listen } else { std::net::SocketAddr::new(listen.ip(), 0) };
+                    let listener = match glommio::net::TcpListener::bind(addr).and_then(|l| {
+                        let port = l.local_addr().map(|a| a.port())?;
+                        Ok((l, port))
+                    }) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let reason = e.to_string();
+                            let _ =
+                                ready.send(Err(NodeError::Listen { core, addr: addr.to_string(), reason }));
+                            return ServiceExit::default();
+                        }
+                    };
                     let rt: Rc<CoreRt> = CoreRt::new(shared, core, txs, rxs);
                     let _guard = rt.enter();
-                    let _ = ready.send(Ok(core));
+                    glommio::spawn_local(rt.clone().accept_loop(listener.0)).detach();
+                    let _ = ready.send(Ok((core, listener.1)));
                     run_service(rt).await
                 }))
             });
@@ -152,7 +172,10 @@ impl Node {
         drop(ready_tx);
         for _ in 0..n {
             match ready_rx.recv_timeout(START_TIMEOUT) {
-                Ok(Ok(_)) => {}
+                Ok(Ok((core, port))) => {
+                    shared.ports.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+                        [usize::from(core.0)] = port;
+                }
                 Ok(Err(e)) => {
                     let _ = node.stop_threads();
                     return Err(e);

@@ -57,16 +57,14 @@ impl<A: Actor> ActorRef<A> {
         A: Handles<M>,
     {
         let id = self.id();
+        // On a worker core the core's own send path reaches this core, another
+        // core, or another node; off-core, the target's node (in this process) does.
         let sent = crate::core::with_current(|c| {
-            if c.node_id() != id.node {
-                return Err(None);
-            }
-            c.send(id, M::TYPE_ID, 0, None, msg).map_err(|f| Some(f.into_tell(id, c.core_id())))
+            c.send(id, M::TYPE_ID, 0, None, msg).map_err(|f| f.into_tell(id, c.core_id()))
         });
         match sent {
-            Some(Ok(())) => Ok(()),
-            Some(Err(Some(e))) => Err(e),
-            Some(Err(None)) | None => off_core_handle(id.node)?.tell_ref(self, msg),
+            Some(r) => r,
+            None => off_core_handle(id.node)?.tell_ref(self, msg),
         }
     }
 
@@ -78,7 +76,9 @@ impl<A: Actor> ActorRef<A> {
     {
         loop {
             match self.tell_ref(&msg) {
-                Err(TellError::MailboxFull { .. } | TellError::RingFull { .. }) => {
+                Err(
+                    TellError::MailboxFull { .. } | TellError::RingFull { .. } | TellError::LinkFull { .. },
+                ) => {
                     if crate::core::current().is_some() {
                         futures_lite::future::yield_now().await;
                     } else {
@@ -139,7 +139,7 @@ impl<A: Handles<M>, M: Message> IntoFuture for Ask<A, M> {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let id = self.to.id();
-            match crate::core::current().filter(|c| c.node_id() == id.node) {
+            match crate::core::current() {
                 Some(core) => {
                     let timeout = self
                         .timeout

@@ -23,6 +23,8 @@ pub struct CoreStats {
     pub invalid_frames: Counter,
     /// Messages of a type their target does not handle.
     pub unknown_type: Counter,
+    /// Inbound connections refused in the handshake.
+    pub refused_connections: Counter,
     /// Actors spawned.
     pub actors_spawned: Counter,
     /// Actors stopped.
@@ -46,6 +48,8 @@ pub struct CoreStatsSnapshot {
     pub invalid_frames: u64,
     /// See [`CoreStats::unknown_type`].
     pub unknown_type: u64,
+    /// See [`CoreStats::refused_connections`].
+    pub refused_connections: u64,
     /// See [`CoreStats::actors_spawned`].
     pub actors_spawned: u64,
     /// See [`CoreStats::actors_stopped`].
@@ -63,6 +67,7 @@ impl CoreStats {
             late_replies: self.late_replies.get(),
             invalid_frames: self.invalid_frames.get(),
             unknown_type: self.unknown_type.get(),
+            refused_connections: self.refused_connections.get(),
             actors_spawned: self.actors_spawned.get(),
             actors_stopped: self.actors_stopped.get(),
         }
@@ -88,6 +93,7 @@ impl NodeStats {
             t.late_replies += c.late_replies;
             t.invalid_frames += c.invalid_frames;
             t.unknown_type += c.unknown_type;
+            t.refused_connections += c.refused_connections;
             t.actors_spawned += c.actors_spawned;
             t.actors_stopped += c.actors_stopped;
         }

@@ -2,7 +2,8 @@
 //!
 //! Owns: the command line of a standalone node. `coremesh-node serve` starts a
 //! node from the `COREMESH_*` environment, spawns one `Echo` actor per core,
-//! prints `ready <node-id> <cores>` and runs until SIGINT/SIGTERM, then shuts
+//! prints `ready <node-id> <cores> <listen-addr> <core.slot.generation>…` and
+//! runs until SIGINT/SIGTERM, then shuts
 //! down and prints `stopped <n>` with the number of stop hooks that ran. Must
 //! never: panic on a bad environment value (it prints the error and exits 2).
 
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
         }
     };
     let stopped = Arc::new(AtomicU64::new(0));
+    let mut actors = Vec::new();
     for core in 0..node.cores() {
         let s = stopped.clone();
         let spawned = node.spawn_on(CoreId(core as u16), move || Echoer { stopped: s }).wait();
@@ -70,9 +72,13 @@ fn main() -> ExitCode {
             eprintln!("coremesh-node: echo on core {core} failed");
             return ExitCode::from(1);
         }
+        let id = r.id();
+        actors.push(format!("{}.{}.{}", id.core.0, id.slot, id.generation));
     }
-    let (id, cores) = (node.id(), node.cores());
-    if let Err(e) = node.run_until_signal_with(|| println!("ready {id} {cores}")) {
+    let (id, cores, addr) = (node.id().0, node.cores(), node.listen_addr());
+    let actors = actors.join(" ");
+    // `ready <node id, hex> <cores> <listen address> <echo actor per core: core.slot.generation>…`
+    if let Err(e) = node.run_until_signal_with(|| println!("ready {id:016x} {cores} {addr} {actors}")) {
         eprintln!("coremesh-node: {e}");
         return ExitCode::from(1);
     }

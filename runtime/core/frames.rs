@@ -104,9 +104,6 @@ impl CoreRt {
         ext: Option<&AskExt>,
         msg: &M,
     ) -> Result<(), SendFail> {
-        if to.node != self.node {
-            return Err(TellError::UnknownNode { node: to.node }.into());
-        }
         let kind = if ext.is_some() { FrameKind::Ask } else { FrameKind::Tell };
         let header = FrameHeader {
             payload_len: 0,
@@ -117,10 +114,39 @@ impl CoreRt {
             generation: to.generation,
             corr,
         };
+        if to.node != self.node {
+            return self.send_remote(to, &header, ext, msg);
+        }
         if to.core != self.core {
             return self.push_ring(to, &header, ext, msg);
         }
         self.deliver_local(to, &header, ext, msg)
+    }
+
+    /// Other node: archive straight into the link's outbound buffer.
+    fn send_remote<M: Wire>(
+        self: &Rc<Self>,
+        to: ActorId,
+        header: &FrameHeader,
+        ext: Option<&AskExt>,
+        msg: &M,
+    ) -> Result<(), SendFail> {
+        let Some(link) = self.link_to(to.node) else {
+            return Err(TellError::UnknownNode { node: to.node }.into());
+        };
+        if !link.has_room() {
+            return Err(TellError::LinkFull { node: to.node, bytes: link.queued() }.into());
+        }
+        encode_into(
+            &mut link.out(),
+            self.scratch_space.borrow_mut().allocator(),
+            header,
+            ext,
+            msg,
+            self.max_payload(),
+        )?;
+        link.wake_writer();
+        Ok(())
     }
 
     /// Same core: archive straight into the target's mailbox.
@@ -183,13 +209,25 @@ impl CoreRt {
 
     /// Copies one whole encoded frame into the ring to `core`.
     fn push_frame_bytes(&self, core: CoreId, frame: &[u8]) -> Result<(), SendFail> {
+        self.push_frame_flagged(core, frame, 0)
+    }
+
+    /// Copies one whole frame into the ring to `core`, setting its flags byte
+    /// (`FLAG_UNTRUSTED` for a frame read from a peer).
+    pub(crate) fn push_frame_flagged(&self, core: CoreId, frame: &[u8], flags: u8) -> Result<(), SendFail> {
         let target = usize::from(core.0);
         let mut txs = self.tx.borrow_mut();
         let tx = txs[target].as_mut().expect("a ring to every other core");
         if frame.len() > tx.max_frame_bytes() {
             return Err(TellError::TooLarge { bytes: frame.len(), max: tx.max_frame_bytes() }.into());
         }
-        if !tx.try_push(frame) {
+        let pushed = tx.try_push_with(frame.len(), |dst| {
+            dst.copy_from_slice(frame);
+            if flags != 0 {
+                coremesh_wire::set_local_flags(dst, flags);
+            }
+        });
+        if !pushed {
             // Let the consumer see what is there, then report the ring full.
             if tx.publish() {
                 self.shared.cores[target].signal.notify();
@@ -223,9 +261,32 @@ impl CoreRt {
 
     /// Sends a handler's reply to the asking core.
     pub(crate) fn send_reply<R: Wire>(&self, target: ReplyTarget, reply: &R) {
+        let header = FrameHeader {
+            payload_len: 0,
+            kind: FrameKind::Reply,
+            core: target.core.0,
+            type_id: 0,
+            slot: 0,
+            generation: 0,
+            corr: target.corr,
+        };
         if target.node != self.node {
-            // Remote replies arrive with the transport; until then there is no remote asker.
-            self.stats().late_replies.add(1);
+            let Some(link) = self.transport.get_link(target.node) else {
+                self.stats().late_replies.add(1);
+                return;
+            };
+            let sent = encode_into(
+                &mut link.out(),
+                self.scratch_space.borrow_mut().allocator(),
+                &header,
+                None,
+                reply,
+                self.max_payload(),
+            );
+            if let Err(e) = sent {
+                tracing::warn!(core = %self.core, error = ?e, "reply not sent");
+            }
+            link.wake_writer();
             return;
         }
         if target.core == self.core {
@@ -247,15 +308,6 @@ impl CoreRt {
             pending.complete(target.corr, outcome);
             return;
         }
-        let header = FrameHeader {
-            payload_len: 0,
-            kind: FrameKind::Reply,
-            core: target.core.0,
-            type_id: 0,
-            slot: 0,
-            generation: 0,
-            corr: target.corr,
-        };
         let mut scratch = self.scratch.borrow_mut();
         scratch.clear();
         let sent = encode_into(
@@ -276,10 +328,7 @@ impl CoreRt {
 
     /// Fails an ask at its origin with an error code.
     pub(crate) fn send_error_reply(&self, target: ReplyTarget, code: ReplyErrorCode) {
-        if target.node != self.node {
-            return;
-        }
-        if target.core == self.core {
+        if target.node == self.node && target.core == self.core {
             self.pending.borrow_mut().fail_code(target.corr, code);
             return;
         }
@@ -295,6 +344,16 @@ impl CoreRt {
         let mut frame = [0u8; 48];
         write_prefix(&mut frame[..32], &header, None).expect("32-byte header");
         frame[32..36].copy_from_slice(&(code as u32).to_le_bytes());
+        if target.node != self.node {
+            match self.transport.get_link(target.node) {
+                Some(link) => {
+                    link.out().extend_from_slice(&frame);
+                    link.wake_writer();
+                }
+                None => self.stats().late_replies.add(1),
+            }
+            return;
+        }
         if let Err(e) = self.push_frame_bytes(target.core, &frame) {
             // The asker's own timeout ends the ask.
             tracing::warn!(core = %self.core, error = ?e, "error reply not sent");
@@ -316,6 +375,18 @@ impl CoreRt {
     /// frames wait in their ring, which pushes back on the sender) and dropped
     /// with an error reply otherwise.
     pub(crate) fn deliver_frame(&self, frame: CheckedFrame<'_>, trust: Trust, may_block: bool) -> Delivered {
+        self.deliver_frame_from(frame, trust, may_block, self.node)
+    }
+
+    /// [`CoreRt::deliver_frame`] for a frame `sender` sent (a peer, for frames
+    /// read from a connection).
+    pub(crate) fn deliver_frame_from(
+        &self,
+        frame: CheckedFrame<'_>,
+        trust: Trust,
+        may_block: bool,
+        sender: crate::ids::NodeId,
+    ) -> Delivered {
         let h = frame.header();
         match h.kind {
             FrameKind::Tell | FrameKind::Ask => {
@@ -331,6 +402,7 @@ impl CoreRt {
                             Some(ReplyErrorCode::ActorStopped)
                         } else if !mb.has_room() {
                             if may_block {
+                                self.blocked_any.set(true);
                                 return Delivered::Blocked;
                             }
                             Some(ReplyErrorCode::MailboxFull)
@@ -343,7 +415,7 @@ impl CoreRt {
                 };
                 if let Some(code) = refused {
                     self.stats().dead_letters.add(1);
-                    let d = Delivery::new(&frame, trust, self.node);
+                    let d = Delivery::new(&frame, trust, sender);
                     if let Some(t) = d.reply_target() {
                         self.send_error_reply(t, code);
                     } else {

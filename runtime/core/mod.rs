@@ -92,8 +92,12 @@ pub(crate) struct CoreRt {
     rx: RefCell<Vec<Option<RingRx>>>,
     /// Inbound rings (by source core) whose next frame waits for a full mailbox.
     blocked_rings: RefCell<Vec<bool>>,
-    /// Some frame (ring or outside thread) waits for a full mailbox.
-    blocked_any: Cell<bool>,
+    /// Some frame (ring, socket or outside thread) waits for a full mailbox.
+    pub(crate) blocked_any: Cell<bool>,
+    /// Connection readers waiting for an actor of this core to take its mail.
+    room_waiters: RefCell<Vec<Waker>>,
+    /// This core's connections to other nodes.
+    pub(crate) transport: crate::transport::Transport,
     /// Some outbound ring holds unpublished frames.
     dirty: Cell<bool>,
     service_waker: RefCell<Option<Waker>>,
@@ -122,6 +126,8 @@ impl CoreRt {
             actors: RefCell::new(ActorTable::default()),
             blocked_rings: RefCell::new(vec![false; rx.len()]),
             blocked_any: Cell::new(false),
+            room_waiters: RefCell::new(Vec::new()),
+            transport: crate::transport::Transport::default(),
             tx: RefCell::new(tx),
             rx: RefCell::new(rx),
             dirty: Cell::new(false),
@@ -239,7 +245,16 @@ impl CoreRt {
         if self.blocked_any.replace(false) {
             self.blocked_rings.borrow_mut().iter_mut().for_each(|b| *b = false);
             self.wake_service();
+            for w in self.room_waiters.borrow_mut().drain(..) {
+                w.wake();
+            }
         }
+    }
+
+    /// A connection reader waits for room (see `mailbox_drained`).
+    pub(crate) fn add_room_waiter(&self, waker: Waker) {
+        self.blocked_any.set(true);
+        self.room_waiters.borrow_mut().push(waker);
     }
 
     /// Wakes this core's service task (same thread).

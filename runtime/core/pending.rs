@@ -177,11 +177,21 @@ impl PendingTable {
 
     /// Fails every waiting entry (the core is stopping).
     pub fn fail_all(&mut self, err: &AskError) {
+        self.fail_where(err, |_| true);
+    }
+
+    /// Fails every waiting ask whose target lives on `node` (its connection was lost).
+    pub fn fail_node(&mut self, node: crate::ids::NodeId, err: &AskError) {
+        self.fail_where(err, |t| t.is_some_and(|t| t.node == node));
+    }
+
+    fn fail_where(&mut self, err: &AskError, pick: impl Fn(Option<ActorId>) -> bool) {
         let corrs: Vec<u64> = self
             .entries
             .iter()
             .enumerate()
             .filter(|(_, e)| !matches!(e.waiter, Waiter::Free) && matches!(e.outcome, Outcome::Waiting))
+            .filter(|(_, e)| pick(e.target))
             .map(|(i, e)| (u64::from(e.generation) << 32) | i as u64)
             .collect();
         for corr in corrs {

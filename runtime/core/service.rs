@@ -65,11 +65,15 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
             while let Some(cmd) = commands.pop_front() {
                 work += 1;
                 match cmd {
-                    Command::Frame { bytes, reply } => {
+                    Command::Frame { to_node, bytes, reply } if to_node != core.node_id() => {
+                        core.send_foreign_remote(to_node, bytes, reply);
+                    }
+                    Command::Frame { bytes, reply, .. } => {
+                        let node = core.node_id();
                         let blocked = if parked.is_empty() {
                             core.accept_foreign(bytes, reply)
                         } else {
-                            Some(core.register_foreign(bytes, reply))
+                            Some(core.register_foreign(bytes, reply, node))
                         };
                         parked.extend(blocked);
                     }
@@ -185,7 +189,7 @@ impl CoreRt {
     /// A frame from a thread outside the runtime: register its ask, deliver it.
     /// Returns the frame when its mailbox is full (the caller parks it).
     fn accept_foreign(&self, bytes: AlignedVec<16>, reply: Option<ForeignReply>) -> Option<AlignedVec<16>> {
-        let bytes = self.register_foreign(bytes, reply);
+        let bytes = self.register_foreign(bytes, reply, self.node);
         self.deliver_parked(bytes)
     }
 
@@ -203,14 +207,19 @@ impl CoreRt {
 
     /// Registers a foreign ask's reply channel and writes its correlation id and
     /// reply core into the frame.
-    fn register_foreign(&self, mut bytes: AlignedVec<16>, reply: Option<ForeignReply>) -> AlignedVec<16> {
+    fn register_foreign(
+        &self,
+        mut bytes: AlignedVec<16>,
+        reply: Option<ForeignReply>,
+        to_node: crate::ids::NodeId,
+    ) -> AlignedVec<16> {
         let (mut header, ext) = match self.decoder.decode(&bytes) {
             Ok(Some(f)) => (*f.header(), f.ask_ext().copied()),
             other => unreachable!("the node handle encodes whole frames: {other:?}"),
         };
         if let (Some(reply), Some(ext)) = (reply, ext) {
             let target = crate::ids::ActorId {
-                node: self.node,
+                node: to_node,
                 core: self.core,
                 slot: header.slot,
                 generation: header.generation,
@@ -221,5 +230,30 @@ impl CoreRt {
             write_prefix(&mut bytes[..prefix], &header, Some(&ext)).expect("a whole ask prefix");
         }
         bytes
+    }
+
+    /// A frame from an outside thread for an actor on another node: register its
+    /// ask here, then queue it on this core's link to that node.
+    fn send_foreign_remote(
+        self: &Rc<Self>,
+        to_node: crate::ids::NodeId,
+        bytes: AlignedVec<16>,
+        reply: Option<ForeignReply>,
+    ) {
+        let refuse = |reply: Option<ForeignReply>, err: crate::error::TellError| {
+            self.stats().dead_letters.add(1);
+            if let Some(tx) = reply {
+                tx.send(Err(AskError::NotSent(err)));
+            }
+        };
+        let Some(link) = self.link_to(to_node) else {
+            return refuse(reply, crate::error::TellError::UnknownNode { node: to_node });
+        };
+        if !link.has_room() {
+            return refuse(reply, crate::error::TellError::LinkFull { node: to_node, bytes: link.queued() });
+        }
+        let bytes = self.register_foreign(bytes, reply, to_node);
+        link.out().extend_from_slice(&bytes);
+        link.wake_writer();
     }
 }

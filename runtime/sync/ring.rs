@@ -115,6 +115,7 @@ impl RingTx {
     /// `frame.len()` must be a non-zero multiple of 16 and at most
     /// [`RingTx::max_frame_bytes`]; a caller bug otherwise (asserted).
     #[inline]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn try_push(&mut self, frame: &[u8]) -> bool {
         self.try_push_with(frame.len(), |dst| dst.copy_from_slice(frame))
     }

@@ -22,7 +22,8 @@ fn with_kind(kind: FrameKind, payload_len: u32) -> FrameHeader {
     FrameHeader { kind, corr: 99, ..tell(payload_len) }
 }
 
-const EXT: AskExt = AskExt { deadline_unix_ns: 1_700_000_000_123_456_789, reply_node: 0x0123_4567_89ab_cdef, reply_core: 5 };
+const EXT: AskExt =
+    AskExt { deadline_unix_ns: 1_700_000_000_123_456_789, reply_node: 0x0123_4567_89ab_cdef, reply_core: 5 };
 
 /// Appends one frame to a 16-aligned buffer.
 fn push_frame(buf: &mut AlignedVec<16>, h: &FrameHeader, ext: Option<&AskExt>, payload: &[u8]) {

@@ -64,8 +64,11 @@ fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
                 generation,
                 corr,
             };
-            let ext =
-                (kind == FrameKind::Ask).then_some(AskExt { deadline_unix_ns: deadline, reply_node: deadline.rotate_left(7), reply_core: rc });
+            let ext = (kind == FrameKind::Ask).then_some(AskExt {
+                deadline_unix_ns: deadline,
+                reply_node: deadline.rotate_left(7),
+                reply_core: rc,
+            });
             (header, ext, payload)
         })
 }

@@ -1,0 +1,226 @@
+//! The tasks of one connection: the handshake, the reader, the writer.
+//!
+//! Owns: [`handshake`] (drives coremesh-wire's sans-IO `Handshake` over a
+//! socket, bounded by a deadline), [`run_reader`] (reads into one large
+//! 16-aligned buffer, checks every frame with the network decoder, and hands
+//! each to the core: an idle target actor's sync handler reads it where it lies)
+//! and [`run_writer`] (writes everything a link has queued in one call).
+//!
+//! Must never: trust a byte from the peer before the decoder checked it, allocate
+//! for an incoming length before checking it against the limit, or keep reading
+//! while the target of the frame in hand has no room (the reader waits, and TCP
+//! pushes back on the peer).
+
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use coremesh_wire::{Decoder, FrameKind, Handshake, HandshakeError, PeerInfo, Progress};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use rkyv::util::AlignedVec;
+
+use super::link::{Link, LinkState};
+use crate::core::frames::Delivered;
+use crate::core::CoreRt;
+
+/// The receive buffer's starting size; it grows only to hold one frame larger
+/// than this (at most the frame limit, which the decoder checks first).
+const RECV_BYTES: usize = 256 * 1024;
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnError {
+    /// The socket failed or the peer closed it.
+    #[error("connection to {addr} failed: {source}")]
+    Io {
+        /// The peer's address.
+        addr: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The handshake was refused (by either side).
+    #[error("handshake with {addr} failed: {source}")]
+    Handshake {
+        /// The peer's address.
+        addr: String,
+        /// Which check failed.
+        source: HandshakeError,
+    },
+    /// The peer broke the frame protocol; the connection was closed.
+    #[error("peer {addr} sent a bad frame: {reason}")]
+    Protocol {
+        /// The peer's address.
+        addr: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The handshake did not finish in time.
+    #[error("handshake with {addr} timed out")]
+    Timeout {
+        /// The peer's address.
+        addr: String,
+    },
+}
+
+fn addr_of(stream: &TcpStream) -> String {
+    stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "an unknown address".into())
+}
+
+/// Runs the handshake on `stream`. `first` holds the client's Hello (empty for a
+/// server). Returns the peer and any bytes that followed the handshake (frames).
+pub(crate) async fn handshake(
+    stream: &mut TcpStream,
+    mut hs: Handshake,
+    first: Vec<u8>,
+    timeout: Duration,
+) -> Result<(PeerInfo, Vec<u8>), ConnError> {
+    let addr = addr_of(stream);
+    let io = |source| ConnError::Io { addr: addr.clone(), source };
+    stream.set_read_timeout(Some(timeout)).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    if !first.is_empty() {
+        stream.write_all(&first).await.map_err(io)?;
+    }
+    let mut buf = vec![0u8; 2 * Handshake::MAX_MESSAGE_BYTES];
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            return Err(ConnError::Protocol { addr, reason: "handshake message too long".into() });
+        }
+        let n = match stream.read(&mut buf[filled..]).await {
+            Ok(0) => {
+                let source =
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed in the handshake");
+                return Err(io(source));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(ConnError::Timeout { addr }),
+            Err(e) => return Err(io(e)),
+        };
+        filled += n;
+        loop {
+            let mut out = Vec::new();
+            let step = hs.on_bytes(&buf[..filled], &mut out);
+            if !out.is_empty() {
+                // A refusal is sent too, so the peer can log which check failed.
+                let sent = stream.write_all(&out).await;
+                if step.is_ok() {
+                    sent.map_err(io)?;
+                }
+            }
+            let (consumed, progress) =
+                step.map_err(|source| ConnError::Handshake { addr: addr.clone(), source })?;
+            buf.copy_within(consumed..filled, 0);
+            filled -= consumed;
+            match progress {
+                Progress::Done(peer) => {
+                    stream.set_read_timeout(None).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+                    return Ok((peer, buf[..filled].to_vec()));
+                }
+                Progress::NeedMore if consumed == 0 => break,
+                Progress::NeedMore => {}
+            }
+        }
+    }
+}
+
+/// Reads frames from `stream` until it closes or breaks the protocol. `first`
+/// holds bytes that arrived with the handshake.
+pub(crate) async fn run_reader(
+    core: Rc<CoreRt>,
+    link: Rc<Link>,
+    mut stream: TcpStream,
+    first: Vec<u8>,
+    decoder: Decoder,
+) -> Result<(), ConnError> {
+    let addr = addr_of(&stream);
+    let mut buf = AlignedVec::<16>::with_capacity(RECV_BYTES);
+    buf.resize(RECV_BYTES.max(first.len()), 0);
+    buf[..first.len()].copy_from_slice(&first);
+    let (mut start, mut filled) = (0usize, first.len());
+    loop {
+        // Hand over every whole frame in the buffer.
+        loop {
+            let frame = match decoder.decode(&buf[start..filled]) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    core.stats().invalid_frames.add(1);
+                    return Err(ConnError::Protocol { addr, reason: e.to_string() });
+                }
+            };
+            let len = frame.frame_len();
+            let target = frame.header().core;
+            let delivered = if usize::from(target) >= core.cores() {
+                core.refuse_bad_core(&frame, link.peer);
+                Delivered::Done
+            } else if target == core.core_id().0 {
+                core.deliver_network(frame, link.peer)
+            } else {
+                core.forward_network(frame)
+            };
+            if delivered == Delivered::Blocked {
+                // No room for it yet: stop reading (TCP pushes back on the peer)
+                // until an actor of this core takes its mail or the ring drains.
+                core.wait_for_room().await;
+                continue;
+            }
+            start += len;
+        }
+        if link.state() == LinkState::Down {
+            return Ok(());
+        }
+        // Make room: move a partial frame to the front, grow for a large one.
+        if start == filled {
+            start = 0;
+            filled = 0;
+        } else if start > 0 {
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+            start = 0;
+        }
+        if filled == buf.len() {
+            let need = match frame_len_hint(&buf[..filled]) {
+                Some(n) if n > buf.len() => n,
+                _ => return Err(ConnError::Protocol { addr, reason: "frame longer than its buffer".into() }),
+            };
+            buf.resize(need, 0);
+        }
+        match stream.read(&mut buf[filled..]).await {
+            Ok(0) => return Ok(()),
+            Ok(n) => filled += n,
+            Err(source) => return Err(ConnError::Io { addr, source }),
+        }
+    }
+}
+
+/// The whole length of the frame a checked prefix starts (the decoder already
+/// refused lengths past the limit, so this is bounded).
+fn frame_len_hint(buf: &[u8]) -> Option<usize> {
+    let head = buf.first_chunk::<{ coremesh_wire::HEADER_BYTES }>()?;
+    let payload = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let kind = FrameKind::from_u8(head[4]).ok()?;
+    Some(coremesh_wire::frame_len(kind, payload))
+}
+
+/// Writes what `link` queues until the link goes down or the socket fails.
+pub(crate) async fn run_writer(link: Rc<Link>, mut stream: TcpStream) -> Result<(), std::io::Error> {
+    let mut spare = AlignedVec::<16>::new();
+    loop {
+        poll_fn(|cx| {
+            if link.state() == LinkState::Down || link.take_or_wait(&mut spare, cx.waker()) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        if link.state() == LinkState::Down {
+            let _ = stream.shutdown(std::net::Shutdown::Both).await;
+            return Ok(());
+        }
+        stream.write_all(&spare).await?;
+        spare.clear();
+    }
+}

@@ -1,0 +1,101 @@
+//! One core's way to one peer node: [`Link`], the bounded outbound buffer that
+//! the core's sends archive into and a writer task drains into the socket.
+//!
+//! Owns: the outbound bytes and the link's state. A send appends whole frames
+//! (coremesh-wire format) and wakes the writer, which sends everything queued in
+//! one `write`: many frames per syscall, flushed once the core has run the
+//! tasks that were ready. Must never: grow past its bound (a full link is an
+//! error or a wait for the sender), or accept frames once the link is down.
+
+use std::cell::{Cell, RefCell};
+use std::task::Waker;
+
+use rkyv::util::AlignedVec;
+
+use crate::ids::NodeId;
+
+/// Where a link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkState {
+    /// Dialing or in the handshake: frames queue, bounded.
+    Connecting,
+    /// Connected: the writer drains frames as they come.
+    Up,
+    /// Closed; no frame is accepted and asks to the peer have failed.
+    Down,
+}
+
+/// One core's outbound path to one peer node.
+pub(crate) struct Link {
+    pub peer: NodeId,
+    out: RefCell<AlignedVec<16>>,
+    out_max: usize,
+    writer: RefCell<Option<Waker>>,
+    state: Cell<LinkState>,
+}
+
+impl Link {
+    pub(crate) fn new(peer: NodeId, out_max: usize) -> Self {
+        Link {
+            peer,
+            out: RefCell::new(AlignedVec::new()),
+            out_max,
+            writer: RefCell::new(None),
+            state: Cell::new(LinkState::Connecting),
+        }
+    }
+
+    pub(crate) fn state(&self) -> LinkState {
+        self.state.get()
+    }
+
+    pub(crate) fn set_up(&self) {
+        if self.state.get() == LinkState::Connecting {
+            self.state.set(LinkState::Up);
+            self.wake_writer();
+        }
+    }
+
+    /// Marks the link down and drops what it still queued.
+    pub(crate) fn set_down(&self) {
+        self.state.set(LinkState::Down);
+        self.out.borrow_mut().clear();
+        self.wake_writer();
+    }
+
+    /// Whether one more frame may be queued.
+    #[inline]
+    pub(crate) fn has_room(&self) -> bool {
+        self.out.borrow().len() < self.out_max
+    }
+
+    /// Bytes queued.
+    pub(crate) fn queued(&self) -> usize {
+        self.out.borrow().len()
+    }
+
+    /// The buffer to append frames to (the caller checked state and room).
+    #[inline]
+    pub(crate) fn out(&self) -> std::cell::RefMut<'_, AlignedVec<16>> {
+        self.out.borrow_mut()
+    }
+
+    #[inline]
+    pub(crate) fn wake_writer(&self) {
+        if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// The writer task: takes everything queued (leaving `spare`), or registers
+    /// `waker` and returns false when nothing is.
+    pub(crate) fn take_or_wait(&self, spare: &mut AlignedVec<16>, waker: &Waker) -> bool {
+        let mut out = self.out.borrow_mut();
+        if out.is_empty() || self.state.get() == LinkState::Connecting {
+            *self.writer.borrow_mut() = Some(waker.clone());
+            return false;
+        }
+        std::mem::swap(&mut *out, spare);
+        true
+    }
+}

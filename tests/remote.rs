@@ -1,0 +1,176 @@
+//! Two real processes over real sockets: a `coremesh-node` child and a node in
+//! this test process. Connect, ask and tell across them, the handshake's
+//! refusals, and in-flight asks failing at once when the peer is killed.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coremesh::{Actor, ActorId, ActorRef, AskError, Config, CoreId, Ctx, Handler, Node, NodeId};
+use rkyv::{Archive, Deserialize, Serialize};
+
+const NODE: &str = env!("CARGO_BIN_EXE_coremesh-node");
+
+/// The child's echo message: same stable name, so the same wire type id.
+#[derive(Archive, Serialize, Deserialize)]
+struct Echo {
+    n: u64,
+}
+coremesh::message!(Echo = "coremesh-node.Echo");
+
+/// Stands for the child's actor type on this side.
+struct Echoer;
+impl Actor for Echoer {}
+impl Handler<Echo> for Echoer {
+    type Reply = u64;
+    fn handle(&mut self, msg: &ArchivedEcho, _ctx: &mut Ctx<Self>) -> u64 {
+        msg.n.to_native()
+    }
+}
+coremesh::handlers!(Echoer: Echo);
+
+/// A `coremesh-node serve` child, killed on drop.
+struct Peer {
+    child: Child,
+    node: NodeId,
+    addr: SocketAddr,
+    echoers: Vec<ActorRef<Echoer>>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn peer(env: &[(&str, &str)]) -> Peer {
+    let mut cmd = Command::new(NODE);
+    cmd.arg("serve").env("COREMESH_LISTEN", "127.0.0.1:0").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for var in ["COREMESH_CORES", "COREMESH_CONTROL_CORE", "COREMESH_COOKIE", "COREMESH_CLUSTER"] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn coremesh-node");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines.next().expect("a ready line").expect("utf-8");
+    let words: Vec<&str> = ready.split_whitespace().collect();
+    assert_eq!(words[0], "ready", "{ready}");
+    let node = NodeId(u64::from_str_radix(words[1], 16).unwrap());
+    let addr: SocketAddr = words[3].parse().unwrap();
+    let echoers = words[4..]
+        .iter()
+        .map(|w| {
+            let p: Vec<u32> = w.split('.').map(|x| x.parse().unwrap()).collect();
+            ActorRef::from_id(ActorId { node, core: CoreId(p[0] as u16), slot: p[1], generation: p[2] })
+        })
+        .collect();
+    Peer { child, node, addr, echoers }
+}
+
+fn local(cookie: Option<&str>, cluster: Option<&str>) -> Node {
+    let mut b = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap());
+    if let Some(c) = cookie {
+        b = b.cookie(c);
+    }
+    if let Some(c) = cluster {
+        b = b.cluster(c);
+    }
+    Node::start(b.build().expect("config")).expect("node starts")
+}
+
+const T: Duration = Duration::from_secs(10);
+
+#[test]
+fn ask_and_tell_reach_every_core_of_another_process() {
+    let peer = peer(&[]);
+    let node = local(None, None);
+    assert_eq!(node.connect(peer.addr).wait(), Ok(peer.node));
+    for (i, e) in peer.echoers.iter().enumerate() {
+        assert_eq!(node.ask(e, Echo { n: 40 + i as u64 }).timeout(T).wait(), Ok(40 + i as u64));
+    }
+    // From inside a worker core, through that core's own connection.
+    for core in 0..node.cores() {
+        let e = peer.echoers[core % peer.echoers.len()];
+        let (tx, rx) = std::sync::mpsc::channel();
+        node.run_on(CoreId(core as u16), move || {
+            glommio::spawn_local(async move {
+                for n in 0..100u64 {
+                    e.tell(Echo { n }).unwrap();
+                }
+                let _ = tx.send(e.ask(Echo { n: 7 }).timeout(T).await);
+            })
+            .detach();
+        })
+        .wait()
+        .unwrap();
+        assert_eq!(rx.recv_timeout(T).unwrap(), Ok(7), "from core {core}");
+    }
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn a_killed_peer_fails_every_in_flight_ask_at_once() {
+    let mut peer = peer(&[]);
+    let node = local(None, None);
+    node.connect(peer.addr).wait().unwrap();
+    let e = peer.echoers[0];
+    assert_eq!(node.ask(&e, Echo { n: 1 }).timeout(T).wait(), Ok(1));
+    // Stop the peer so that asks stay in flight, then kill it.
+    // SAFETY: kill(2) has no memory preconditions; the pid is our own live child.
+    assert_eq!(unsafe { libc::kill(peer.child.id() as libc::pid_t, libc::SIGSTOP) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    node.run_on(CoreId(0), move || {
+        glommio::spawn_local(async move {
+            let asks: Vec<_> =
+                (0..1000u64).map(|n| e.ask(Echo { n }).timeout(Duration::from_secs(60))).collect();
+            let started = Instant::now();
+            let mut out = Vec::new();
+            for a in asks {
+                out.push(a.await);
+            }
+            let _ = tx.send((out, started.elapsed()));
+        })
+        .detach();
+    })
+    .wait()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    peer.child.kill().unwrap();
+    let (results, took) = rx.recv_timeout(Duration::from_secs(30)).expect("asks ended");
+    assert_eq!(results.len(), 1000);
+    for r in &results {
+        assert_eq!(r, &Err(AskError::ConnectionLost { node: peer.node }));
+    }
+    assert!(
+        took < Duration::from_secs(20),
+        "asks ended with the connection, not their 60 s timeout: {took:?}"
+    );
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn a_wrong_cookie_is_refused_and_both_nodes_keep_serving() {
+    let peer = peer(&[("COREMESH_COOKIE", "right-secret")]);
+    let wrong = local(Some("wrong-secret"), None);
+    let err = wrong.connect(peer.addr).wait().unwrap_err();
+    assert!(err.to_string().contains("cookie"), "{err}");
+    assert!(!err.to_string().contains("secret"), "the cookie never appears: {err}");
+    let right = local(Some("right-secret"), None);
+    assert_eq!(right.connect(peer.addr).wait(), Ok(peer.node));
+    assert_eq!(right.ask(&peer.echoers[0], Echo { n: 5 }).timeout(T).wait(), Ok(5));
+    wrong.shutdown().unwrap();
+    right.shutdown().unwrap();
+}
+
+#[test]
+fn a_wrong_cluster_is_refused() {
+    let peer = peer(&[("COREMESH_CLUSTER", "blue")]);
+    let node = local(None, Some("green"));
+    let err = node.connect(peer.addr).wait().unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("cluster"), "{err}");
+    node.shutdown().unwrap();
+}
