@@ -138,8 +138,13 @@ pub use node::Node;
 pub use send::{Ask, Handles};
 pub use stats::NodeStats;
 
+/// The hash of this build's wire format that nodes compare in the handshake;
+/// a peer with another value is refused as a different build.
+pub const TYPE_TABLE_HASH: u64 = transport::TYPE_TABLE_HASH;
+
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::transport::conn::in_receive_buffer;
     pub use crate::actor::SyncDispatch;
     pub use crate::dispatch::{run_async, run_sync, Delivery};
 }

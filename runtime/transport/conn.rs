@@ -125,6 +125,19 @@ pub(crate) async fn handshake(
     }
 }
 
+thread_local! {
+    /// The receive buffer whose frames are being handed over right now (start,
+    /// length), so a test can prove a handler read its message in place.
+    static RECEIVING: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Whether `addr` lies in the receive buffer of the connection whose frames
+/// this thread is handing over right now. For tests of the zero-copy path.
+pub fn in_receive_buffer(addr: usize) -> bool {
+    let (start, len) = RECEIVING.with(std::cell::Cell::get);
+    addr >= start && addr < start + len
+}
+
 /// Reads frames from `stream` until it closes or breaks the protocol. `first`
 /// holds bytes that arrived with the handshake.
 pub(crate) async fn run_reader(
@@ -141,6 +154,7 @@ pub(crate) async fn run_reader(
     let (mut start, mut filled) = (0usize, first.len());
     loop {
         // Hand over every whole frame in the buffer.
+        RECEIVING.with(|r| r.set((buf.as_ptr() as usize, filled)));
         loop {
             let frame = match decoder.decode(&buf[start..filled]) {
                 Ok(Some(f)) => f,
@@ -163,11 +177,14 @@ pub(crate) async fn run_reader(
             if delivered == Delivered::Blocked {
                 // No room for it yet: stop reading (TCP pushes back on the peer)
                 // until an actor of this core takes its mail or the ring drains.
+                RECEIVING.with(|r| r.set((0, 0)));
                 core.wait_for_room().await;
+                RECEIVING.with(|r| r.set((buf.as_ptr() as usize, filled)));
                 continue;
             }
             start += len;
         }
+        RECEIVING.with(|r| r.set((0, 0)));
         if link.state() == LinkState::Down {
             return Ok(());
         }
