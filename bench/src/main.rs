@@ -1,1 +1,155 @@
-fn main() {}
+//! `coremesh-bench`: the peer process of the remote benches and a stand-alone
+//! client for the raw-TCP baselines.
+//!
+//! It owns argument parsing and process exit codes only: the serving lives in
+//! `coremesh_bench::peer`, the measuring in `coremesh_bench::raw`. It must
+//! never panic on bad input: a bad argument is named on stderr and exits 2,
+//! any other failure exits 1.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use coremesh_bench::{peer, raw, report};
+
+const USAGE: &str = "usage:
+  coremesh-bench raw-peer --listen ADDR [--cpu N]
+      serve the raw baselines (prints `listening <addr>`), one connection at a time
+  coremesh-bench raw --peer HOST:PORT [--cpu N] [--secs S]
+      run the raw baselines against a running raw-peer, each for at least S seconds (default 1)";
+
+enum Failure {
+    /// Bad command line: exit 2.
+    Usage(String),
+    /// Anything else: exit 1.
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("coremesh-bench: {msg}\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(e)) => {
+            eprintln!("coremesh-bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> Result<(), Failure> {
+    let mut args = Vec::new();
+    for a in std::env::args_os().skip(1) {
+        let a = a.into_string().map_err(|a| Failure::Usage(format!("argument {a:?} is not UTF-8")))?;
+        args.push(a);
+    }
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err(Failure::Usage("missing subcommand".into()));
+    };
+    match cmd.as_str() {
+        "raw-peer" => raw_peer(&Flags::parse(rest, &["--listen", "--cpu"])?),
+        "raw" => raw_client(&Flags::parse(rest, &["--peer", "--cpu", "--secs"])?),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(Failure::Usage(format!("unknown subcommand {other:?}"))),
+    }
+}
+
+/// `raw-peer`: pin, bind, announce, serve forever.
+fn raw_peer(flags: &Flags) -> Result<(), Failure> {
+    let listen = flags.required("--listen")?;
+    let addr = parse_addr("--listen", listen)?;
+    if let Some(cpu) = flags.cpu()? {
+        raw::pin_current_thread(cpu)?;
+    }
+    let listener = TcpListener::bind(addr).map_err(|e| raw::context(e, &format!("binding {addr}")))?;
+    let local = listener.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {local}")?;
+    out.flush()?;
+    drop(out);
+    peer::serve(&listener).map_err(|e| Failure::Io(raw::context(e, "accepting")))
+}
+
+/// `raw`: run every baseline against `--peer` and print the table.
+fn raw_client(flags: &Flags) -> Result<(), Failure> {
+    let peer = flags.required("--peer")?;
+    let addr = parse_addr("--peer", peer)?;
+    let cpu = flags.cpu()?;
+    let secs = match flags.get("--secs") {
+        None => 1.0,
+        Some(s) => match s.parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => v,
+            _ => return Err(Failure::Usage(format!("--secs: expected seconds in (0, 3600], got {s:?}"))),
+        },
+    };
+    // Read before pinning, which narrows the allowed CPUs to one.
+    let host = report::host_line();
+    let rows = report::run_baselines(addr, cpu, Duration::from_secs_f64(secs), |_| true)?;
+    println!("{host}");
+    let pinning = cpu.map_or("client unpinned".to_string(), |c| format!("client pinned to cpu {c}"));
+    println!("peer {addr}, {pinning}, each baseline >= {secs} s\n");
+    print!("{}", report::markdown_table(&rows));
+    Ok(())
+}
+
+fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr, Failure> {
+    raw::resolve(value).map_err(|e| Failure::Usage(format!("{flag} {value:?}: expected HOST:PORT ({e})")))
+}
+
+/// `--name value` or `--name=value` pairs, each from a fixed list.
+struct Flags(Vec<(String, String)>);
+
+impl Flags {
+    fn parse(args: &[String], known: &[&str]) -> Result<Flags, Failure> {
+        let mut out = Vec::new();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (arg.as_str(), None),
+            };
+            if !known.contains(&name) {
+                return Err(Failure::Usage(format!("unknown argument {arg:?} (expected one of {known:?})")));
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => it.next().cloned().ok_or_else(|| Failure::Usage(format!("{name} needs a value")))?,
+            };
+            out.push((name.to_string(), value));
+        }
+        Ok(Flags(out))
+    }
+
+    /// The last value given for `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, Failure> {
+        self.get(name).ok_or_else(|| Failure::Usage(format!("missing {name}")))
+    }
+
+    /// `--cpu N`, checked against the CPUs this process may run on.
+    fn cpu(&self) -> Result<Option<usize>, Failure> {
+        let Some(v) = self.get("--cpu") else { return Ok(None) };
+        let cpu: usize =
+            v.parse().map_err(|_| Failure::Usage(format!("--cpu: expected a CPU number, got {v:?}")))?;
+        let allowed = raw::allowed_cpus()?;
+        if !allowed.contains(&cpu) {
+            return Err(Failure::Usage(format!("--cpu {cpu}: not one of the CPUs allowed here {allowed:?}")));
+        }
+        Ok(Some(cpu))
+    }
+}
