@@ -144,7 +144,7 @@ pub const TYPE_TABLE_HASH: u64 = transport::TYPE_TABLE_HASH;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::transport::conn::in_receive_buffer;
     pub use crate::actor::SyncDispatch;
     pub use crate::dispatch::{run_async, run_sync, Delivery};
+    pub use crate::transport::conn::in_receive_buffer;
 }
