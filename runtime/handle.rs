@@ -217,19 +217,11 @@ impl NodeHandle {
         M: Message,
     {
         let timeout = Duration::from_millis(self.shared.config.ask_timeout_ms());
-        let mut ask = ForeignAsk { rx: None, error: None, timeout, _reply: std::marker::PhantomData };
-        let deadline_unix_ns = clock::unix_now_ns().saturating_add(timeout.as_nanos() as u64);
-        let ext = AskExt { deadline_unix_ns, reply_node: self.shared.id.0, reply_core: 0 };
-        let bytes = match self.encode(to.id(), M::TYPE_ID, Some(&ext), &msg) {
-            Ok(b) => b,
-            Err(e) => {
-                ask.error = Some(AskError::NotSent(e));
-                return ask;
-            }
-        };
-        let (tx, rx) = oneshot::channel();
-        match self.push_frame(to.id(), bytes, Some(tx)) {
-            Ok(()) => ask.rx = Some(rx),
+        let mut ask = ForeignAsk { unsent: None, error: None, timeout, _reply: std::marker::PhantomData };
+        // The deadline is written when the ask is sent, once its timeout is final.
+        let ext = AskExt { deadline_unix_ns: 0, reply_node: self.shared.id.0, reply_core: 0 };
+        match self.encode(to.id(), M::TYPE_ID, Some(&ext), &msg) {
+            Ok(bytes) => ask.unsent = Some((self.clone(), to.id(), bytes)),
             Err(e) => ask.error = Some(AskError::NotSent(e)),
         }
         ask
@@ -242,6 +234,9 @@ impl NodeHandle {
         ext: Option<&AskExt>,
         msg: &M,
     ) -> Result<AlignedVec<16>, TellError> {
+        if to.node != self.shared.id && self.shared.directory.get(to.node).is_none() {
+            return Err(TellError::UnknownNode { node: to.node });
+        }
         if to.node == self.shared.id && usize::from(to.core.0) >= self.cores() {
             return Err(TellError::NoSuchCore { actor: to, core: to.core.0, cores: self.cores() });
         }
@@ -387,25 +382,40 @@ impl<T, E: Clone + Unpin> Future for Waiting<T, E> {
 /// An ask made through a [`NodeHandle`]. Set a timeout with
 /// [`ForeignAsk::timeout`], then `.await` it (a `Send` future) or [`ForeignAsk::wait`].
 pub struct ForeignAsk<R> {
-    rx: Option<oneshot::Receiver<Result<AlignedVec<16>, AskError>>>,
+    /// The encoded request, sent by `wait` or the first poll.
+    unsent: Option<(NodeHandle, ActorId, AlignedVec<16>)>,
     error: Option<AskError>,
     timeout: Duration,
     _reply: std::marker::PhantomData<fn() -> R>,
 }
 
+type ReplyRx = oneshot::Receiver<Result<AlignedVec<16>, AskError>>;
+
 impl<R: Reply> ForeignAsk<R> {
-    /// How long to wait for the reply.
+    /// How long to wait for the reply; the request carries the same deadline,
+    /// and a target that receives it later drops it unrun.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Blocks this thread until the reply, an error or the timeout.
-    pub fn wait(self) -> Result<R, AskError> {
-        if let Some(e) = self.error {
+    /// Writes the deadline into the request and queues it.
+    fn send(&mut self) -> Result<ReplyRx, AskError> {
+        if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let rx = self.rx.ok_or(AskError::NodeStopped)?;
+        let (handle, to, mut bytes) = self.unsent.take().ok_or(AskError::NodeStopped)?;
+        let deadline = clock::unix_now_ns().saturating_add(self.timeout.as_nanos() as u64);
+        let at = coremesh_wire::HEADER_BYTES;
+        bytes[at..at + 8].copy_from_slice(&deadline.to_le_bytes());
+        let (tx, rx) = oneshot::channel();
+        handle.push_frame(to, bytes, Some(tx)).map_err(AskError::NotSent)?;
+        Ok(rx)
+    }
+
+    /// Blocks this thread until the reply, an error or the timeout.
+    pub fn wait(mut self) -> Result<R, AskError> {
+        let rx = self.send()?;
         match rx.wait_until(Some(clock::now() + self.timeout)) {
             Ok(Ok(bytes)) => reply::read_reply::<R>(&bytes),
             Ok(Err(e)) => Err(e),
@@ -420,12 +430,11 @@ impl<R: Reply> IntoFuture for ForeignAsk<R> {
     type IntoFuture = Pin<Box<dyn Future<Output = Result<R, AskError>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
+        let mut this = self;
+        let sent = this.send();
+        let timeout = this.timeout;
         Box::pin(async move {
-            if let Some(e) = self.error {
-                return Err(e);
-            }
-            let rx = self.rx.ok_or(AskError::NodeStopped)?;
-            let timeout = self.timeout;
+            let rx = sent?;
             let outcome = futures_lite::future::or(async { Some(rx.await) }, async {
                 futures_timer::Delay::new(timeout).await;
                 None

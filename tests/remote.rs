@@ -71,6 +71,26 @@ fn peer(env: &[(&str, &str)]) -> Peer {
     Peer { child, node, addr, echoers }
 }
 
+/// Sends SIGSTOP and waits (bounded) until every thread of `pid` is stopped.
+fn stop(pid: libc::pid_t) {
+    // SAFETY: kill(2) has no memory preconditions; the pid is our own live child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("child's threads");
+        let all_stopped = tasks.filter_map(Result::ok).all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state follows the parenthesised command name.
+            stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('T'))
+        });
+        if all_stopped {
+            return;
+        }
+        assert!(Instant::now() < deadline, "child {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn local(cookie: Option<&str>, cluster: Option<&str>) -> Node {
     let mut b = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap());
     if let Some(c) = cookie {
@@ -120,8 +140,7 @@ fn a_killed_peer_fails_every_in_flight_ask_at_once() {
     let e = peer.echoers[0];
     assert_eq!(node.ask(&e, Echo { n: 1 }).timeout(T).wait(), Ok(1));
     // Stop the peer so that asks stay in flight, then kill it.
-    // SAFETY: kill(2) has no memory preconditions; the pid is our own live child.
-    assert_eq!(unsafe { libc::kill(peer.child.id() as libc::pid_t, libc::SIGSTOP) }, 0);
+    stop(peer.child.id() as libc::pid_t);
     let (tx, rx) = std::sync::mpsc::channel();
     node.run_on(CoreId(0), move || {
         glommio::spawn_local(async move {
@@ -172,5 +191,54 @@ fn a_wrong_cluster_is_refused() {
     let node = local(None, Some("green"));
     let err = node.connect(peer.addr).wait().unwrap_err();
     assert!(err.to_string().to_lowercase().contains("cluster"), "{err}");
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn a_stopped_peer_makes_tell_report_full_and_sender_memory_stays_bounded() {
+    let peer = peer(&[]);
+    let node = local(None, None);
+    node.connect(peer.addr).wait().unwrap();
+    let e = peer.echoers[0];
+    assert_eq!(node.ask(&e, Echo { n: 1 }).timeout(T).wait(), Ok(1));
+    let pid = peer.child.id() as libc::pid_t;
+    stop(pid);
+    let (tx, rx) = std::sync::mpsc::channel();
+    node.run_on(CoreId(0), move || {
+        glommio::spawn_local(async move {
+            let mut accepted = 0u64;
+            let err = loop {
+                match e.tell(Echo { n: accepted }) {
+                    Ok(()) => accepted += 1,
+                    Err(err) => break err,
+                }
+                if accepted % 1024 == 0 {
+                    // Let the writer push what it can into the socket.
+                    glommio::timer::sleep(Duration::from_micros(100)).await;
+                }
+                if accepted > 10_000_000 {
+                    break coremesh::TellError::NodeStopped;
+                }
+            };
+            let _ = tx.send((accepted, err));
+        })
+        .detach();
+    })
+    .wait()
+    .unwrap();
+    let (accepted, err) = rx.recv_timeout(Duration::from_secs(60)).expect("the path filled");
+    assert!(matches!(err, coremesh::TellError::LinkFull { node, .. } if node == peer.node), "{err:?}");
+    // 48-byte frames: the link's 4 MiB bound plus what the kernel's socket buffers took.
+    assert!(accepted * 48 < 64 << 20, "accepted {accepted} frames");
+    // SAFETY: kill(2) has no memory preconditions; the pid is our own live child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    // Once the peer runs again the link drains and asks get through.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = Err(AskError::Timeout);
+    while Instant::now() < deadline && last != Ok(9) {
+        last = node.ask(&e, Echo { n: 9 }).timeout(T).wait();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(last, Ok(9));
     node.shutdown().unwrap();
 }
