@@ -113,6 +113,10 @@ pub enum AskError {
     /// The node shut down before the reply.
     #[error("the node shut down before the reply")]
     NodeStopped,
+    /// A blocking wait was called on a worker core; it would stop the core that
+    /// must deliver the reply. Await the ask instead.
+    #[error("a blocking wait on a worker core would stall it; .await the ask instead")]
+    WouldBlock,
 }
 
 /// Why an actor was not spawned.
@@ -138,6 +142,10 @@ pub enum SpawnError {
     /// The node has shut down.
     #[error("the node has shut down")]
     NodeStopped,
+    /// The other node refused or could not be asked (the text says which: an
+    /// unregistered type, arguments that failed validation, a lost connection).
+    #[error("remote spawn failed: {0}")]
+    Remote(String),
 }
 
 /// Why a node did not start, or did not stop cleanly.

@@ -8,31 +8,28 @@
 //! Must never: touch a core's actors directly; everything goes through the
 //! core's inbox and runs on the core.
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use coremesh_wire::{AskExt, FrameHeader, FrameKind};
 use rkyv::util::AlignedVec;
 
 use crate::actor::Dispatch;
+use crate::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
 use crate::config::Config;
 use crate::core::frames::encode_into;
 use crate::core::pending::ForeignReply;
 use crate::core::CoreRt;
 use crate::error::{AskError, SpawnError, TellError};
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
-use crate::message::{Message, Reply};
+use crate::message::Message;
 use crate::send::Handles;
 use crate::stats::{CoreStats, NodeStats};
 use crate::sync::flag::Flag;
 use crate::sync::inbox::Inbox;
-use crate::sync::oneshot::{self, RecvError};
+use crate::sync::oneshot;
 use crate::sync::signal::CoreSignal;
-use crate::{clock, reply};
 
 /// Code sent to run on a core.
 pub(crate) type CoreTask = Box<dyn FnOnce(&Rc<CoreRt>) + Send>;
@@ -65,6 +62,8 @@ pub(crate) struct NodeShared {
     pub directory: crate::transport::directory::Directory,
     /// The port each worker core listens on, in core order (set at start).
     pub ports: Mutex<Vec<u16>>,
+    /// Remotely spawnable actor types and published names.
+    pub registry: crate::system::Registry,
 }
 
 impl NodeShared {
@@ -257,7 +256,7 @@ impl NodeHandle {
         Ok(buf)
     }
 
-    fn push_frame(
+    pub(crate) fn push_frame(
         &self,
         to: ActorId,
         bytes: AlignedVec<16>,
@@ -311,6 +310,63 @@ impl NodeHandle {
         }
     }
 
+    /// Lets other nodes spawn actors of type `A` here with `spawn_remote`.
+    pub fn register_remote<A: crate::system::RemoteSpawn>(&self) {
+        self.shared.registry.register::<A>();
+    }
+
+    /// Publishes `actor` under `name` on this node, for `lookup` from any node.
+    pub fn publish<A>(&self, name: &str, actor: &ActorRef<A>) {
+        self.shared.registry.publish(name, actor.id());
+    }
+
+    /// Looks `name` up on `node` (this node or a connected one): `.wait()` from a
+    /// plain thread, `.await` anywhere (on a worker core, always await).
+    pub fn lookup<A>(&self, node: NodeId, name: &str) -> Lookup<A> {
+        if node == self.shared.id {
+            return Lookup {
+                local: Some(self.shared.registry.lookup(name)),
+                ask: None,
+                _actor: Default::default(),
+            };
+        }
+        let sys = crate::system::system_actor(node, CoreId(0));
+        let ask = self.ask(&sys, crate::system::Lookup { name: name.to_string() });
+        Lookup { local: None, ask: Some(ask), _actor: Default::default() }
+    }
+
+    /// Spawns an actor of type `A` on `node`, which must have registered `A`
+    /// (`register_remote`); `args` are archived, sent, validated there and
+    /// given to `A::create`. It lands on the peer's core 0.
+    pub fn spawn_remote<A: crate::system::RemoteSpawn>(
+        &self,
+        node: NodeId,
+        args: A::Args,
+    ) -> RemoteSpawning<A> {
+        let mut args_buf = AlignedVec::<16>::new();
+        let archived = OUTSIDE_SCRATCH.with(|s| {
+            rkyv::api::low::to_bytes_in_with_alloc::<_, _, rkyv::rancor::Error>(
+                &args,
+                &mut args_buf,
+                s.borrow_mut().allocator(),
+            )
+            .map(|_| ())
+        });
+        let sys = crate::system::system_actor(node, CoreId(0));
+        let request = crate::system::Spawn {
+            kind: coremesh_wire::type_id_of(A::NAME),
+            name: A::NAME.to_string(),
+            args: args_buf.to_vec(),
+        };
+        RemoteSpawning {
+            ask: self.ask(&sys, request),
+            error: archived
+                .err()
+                .map(|e| SpawnError::Remote(format!("could not archive the arguments: {e}"))),
+            _actor: std::marker::PhantomData,
+        }
+    }
+
     /// Asks every core to stop its actors and exit. Returns at once; `Node::shutdown`
     /// waits for the threads.
     pub fn request_shutdown(&self) {
@@ -327,125 +383,5 @@ impl NodeHandle {
     /// Whether shutdown has been requested.
     pub fn is_stopping(&self) -> bool {
         self.shared.stopping.is_set()
-    }
-}
-
-/// The answer to a request made from outside a core: await it (the future is
-/// `Send`) or block on it with [`Waiting::wait`].
-pub struct Waiting<T, E> {
-    rx: Option<oneshot::Receiver<Result<T, E>>>,
-    error: Option<E>,
-    closed: Option<E>,
-}
-
-impl<T, E: Clone> Waiting<T, E> {
-    fn new(rx: oneshot::Receiver<Result<T, E>>, closed: E) -> Self {
-        Waiting { rx: Some(rx), error: None, closed: Some(closed) }
-    }
-
-    fn failed(e: E) -> Self {
-        Waiting { rx: None, error: Some(e), closed: None }
-    }
-
-    /// Blocks this thread until the answer comes. Never call it on a worker core.
-    pub fn wait(mut self) -> Result<T, E> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        let closed = self.closed.take();
-        match self.rx.take().map(|rx| rx.wait_until(None)) {
-            Some(Ok(v)) => v,
-            _ => Err(closed.expect("a waiting request has its error")),
-        }
-    }
-}
-
-impl<T, E: Clone + Unpin> Future for Waiting<T, E> {
-    type Output = Result<T, E>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(e) = self.error.take() {
-            return Poll::Ready(Err(e));
-        }
-        let Some(rx) = self.rx.as_mut() else {
-            return Poll::Ready(Err(self.closed.clone().expect("a waiting request has its error")));
-        };
-        match Pin::new(rx).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(v)) => Poll::Ready(v),
-            Poll::Ready(Err(_)) => {
-                Poll::Ready(Err(self.closed.clone().expect("a waiting request has its error")))
-            }
-        }
-    }
-}
-
-/// An ask made through a [`NodeHandle`]. Set a timeout with
-/// [`ForeignAsk::timeout`], then `.await` it (a `Send` future) or [`ForeignAsk::wait`].
-pub struct ForeignAsk<R> {
-    /// The encoded request, sent by `wait` or the first poll.
-    unsent: Option<(NodeHandle, ActorId, AlignedVec<16>)>,
-    error: Option<AskError>,
-    timeout: Duration,
-    _reply: std::marker::PhantomData<fn() -> R>,
-}
-
-type ReplyRx = oneshot::Receiver<Result<AlignedVec<16>, AskError>>;
-
-impl<R: Reply> ForeignAsk<R> {
-    /// How long to wait for the reply; the request carries the same deadline,
-    /// and a target that receives it later drops it unrun.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Writes the deadline into the request and queues it.
-    fn send(&mut self) -> Result<ReplyRx, AskError> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        let (handle, to, mut bytes) = self.unsent.take().ok_or(AskError::NodeStopped)?;
-        let deadline = clock::unix_now_ns().saturating_add(self.timeout.as_nanos() as u64);
-        let at = coremesh_wire::HEADER_BYTES;
-        bytes[at..at + 8].copy_from_slice(&deadline.to_le_bytes());
-        let (tx, rx) = oneshot::channel();
-        handle.push_frame(to, bytes, Some(tx)).map_err(AskError::NotSent)?;
-        Ok(rx)
-    }
-
-    /// Blocks this thread until the reply, an error or the timeout.
-    pub fn wait(mut self) -> Result<R, AskError> {
-        let rx = self.send()?;
-        match rx.wait_until(Some(clock::now() + self.timeout)) {
-            Ok(Ok(bytes)) => reply::read_reply::<R>(&bytes),
-            Ok(Err(e)) => Err(e),
-            Err(RecvError::Timeout) => Err(AskError::Timeout),
-            Err(RecvError::Closed) => Err(AskError::NodeStopped),
-        }
-    }
-}
-
-impl<R: Reply> IntoFuture for ForeignAsk<R> {
-    type Output = Result<R, AskError>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<R, AskError>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let mut this = self;
-        let sent = this.send();
-        let timeout = this.timeout;
-        Box::pin(async move {
-            let rx = sent?;
-            let outcome = futures_lite::future::or(async { Some(rx.await) }, async {
-                futures_timer::Delay::new(timeout).await;
-                None
-            })
-            .await;
-            match outcome {
-                Some(Ok(Ok(bytes))) => reply::read_reply::<R>(&bytes),
-                Some(Ok(Err(e))) => Err(e),
-                Some(Err(_)) => Err(AskError::NodeStopped),
-                None => Err(AskError::Timeout),
-            }
-        })
     }
 }

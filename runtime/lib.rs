@@ -108,6 +108,7 @@
 #![warn(missing_docs)]
 
 pub mod actor;
+mod answers;
 mod clock;
 pub mod config;
 mod core;
@@ -123,20 +124,23 @@ mod reply;
 mod send;
 pub mod stats;
 mod sync;
+mod system;
 mod transport;
 
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
+pub use answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use coremesh_wire as wire;
 pub use ctx::Ctx;
 pub use dispatch::Owned;
 pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
-pub use handle::{ForeignAsk, NodeHandle, Waiting};
+pub use handle::NodeHandle;
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use message::{Message, Reply, Wire};
 pub use node::Node;
 pub use send::{Ask, Handles};
 pub use stats::NodeStats;
+pub use system::RemoteSpawn;
 
 /// The hash of this build's wire format that nodes compare in the handshake;
 /// a peer with another value is refused as a different build.

@@ -113,6 +113,7 @@ impl Node {
             config: config.clone(),
             stopping: Flag::default(),
             directory: Default::default(),
+            registry: Default::default(),
             ports: std::sync::Mutex::new(vec![0; n]),
         });
         register_node(&shared);
@@ -155,6 +156,9 @@ impl Node {
                     };
                     let rt: Rc<CoreRt> = CoreRt::new(shared, core, txs, rxs);
                     let _guard = rt.enter();
+                    // The system actor is the first of every core: (slot 0, generation 1).
+                    let sys = rt.spawn(crate::system::SystemActor { shared: rt.shared().clone() });
+                    debug_assert_eq!((sys.id().slot, sys.id().generation), (0, 1));
                     glommio::spawn_local(rt.clone().accept_loop(listener.0)).detach();
                     let _ = ready.send(Ok((core, listener.1)));
                     run_service(rt).await

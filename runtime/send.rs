@@ -119,9 +119,7 @@ impl<A: Handles<M>, M: Message> Ask<A, M> {
     /// must `.await` instead): on a core this returns an error rather than block.
     pub fn wait(self) -> Result<A::Reply, AskError> {
         if crate::core::current().is_some() {
-            return Err(AskError::NotSent(TellError::Serialize(
-                "Ask::wait would block a worker core; use .await".into(),
-            )));
+            return Err(AskError::WouldBlock);
         }
         let handle = off_core_handle(self.to.node())?;
         let mut ask = handle.ask(&self.to, self.msg);

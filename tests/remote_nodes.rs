@@ -174,3 +174,32 @@ fn unknown_nodes_are_a_typed_error() {
     let _ = Config::builder();
     a.shutdown().unwrap();
 }
+
+impl coremesh::RemoteSpawn for Probe {
+    const NAME: &'static str = "remote.Probe";
+    type Args = u64;
+    fn create(_: &rkyv::Archived<u64>) -> Self {
+        Probe
+    }
+}
+
+#[test]
+fn remote_spawn_needs_a_registered_type_and_publish_lookup_find_actors() {
+    let a = net_node(|b| b);
+    let b = net_node(|b| b);
+    a.connect(b.listen_addr()).wait().unwrap();
+    let refused = a.spawn_remote::<Probe>(b.id(), 0).timeout(T).wait();
+    let err = refused.unwrap_err().to_string();
+    assert!(err.contains("remote.Probe") && err.contains("not registered"), "{err}");
+    b.register_remote::<Probe>();
+    let probe = a.spawn_remote::<Probe>(b.id(), 0).timeout(T).wait().unwrap();
+    assert_eq!(probe.node(), b.id());
+    assert_eq!(a.ask(&probe, WhereAmI { pad: 0 }).timeout(T).wait(), Ok(true));
+
+    b.publish("the-probe", &probe);
+    assert_eq!(a.lookup::<Probe>(b.id(), "the-probe").wait(), Ok(Some(probe)));
+    assert_eq!(a.lookup::<Probe>(b.id(), "nobody").wait(), Ok(None));
+    assert_eq!(b.lookup::<Probe>(b.id(), "the-probe").wait(), Ok(Some(probe)));
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+}

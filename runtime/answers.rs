@@ -1,0 +1,228 @@
+//! What a request made through a [`NodeHandle`](crate::NodeHandle) gives back:
+//! [`Waiting`] (spawn and run on a core), [`ForeignAsk`], [`RemoteSpawning`] and
+//! [`Lookup`]. Each is awaited as a `Send` future, or blocked on from a plain
+//! thread.
+//!
+//! Owns: waiting for an answer that comes from a core through a one-shot, with a
+//! timeout. Must never: block a worker core (the blocking `wait`s refuse to run
+//! on one where the reply would need that very core).
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rkyv::util::AlignedVec;
+
+use crate::error::{AskError, SpawnError};
+use crate::handle::NodeHandle;
+use crate::ids::{ActorId, ActorRef};
+use crate::message::Reply;
+use crate::sync::oneshot::{self, RecvError};
+use crate::{clock, reply};
+
+/// The answer to a request made from outside a core: await it (the future is
+/// `Send`) or block on it with [`Waiting::wait`].
+pub struct Waiting<T, E> {
+    rx: Option<oneshot::Receiver<Result<T, E>>>,
+    error: Option<E>,
+    closed: Option<E>,
+}
+
+impl<T, E: Clone> Waiting<T, E> {
+    pub(crate) fn new(rx: oneshot::Receiver<Result<T, E>>, closed: E) -> Self {
+        Waiting { rx: Some(rx), error: None, closed: Some(closed) }
+    }
+
+    pub(crate) fn failed(e: E) -> Self {
+        Waiting { rx: None, error: Some(e), closed: None }
+    }
+
+    /// Blocks this thread until the answer comes. Never call it on a worker core.
+    pub fn wait(mut self) -> Result<T, E> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let closed = self.closed.take();
+        match self.rx.take().map(|rx| rx.wait_until(None)) {
+            Some(Ok(v)) => v,
+            _ => Err(closed.expect("a waiting request has its error")),
+        }
+    }
+}
+
+impl<T, E: Clone + Unpin> Future for Waiting<T, E> {
+    type Output = Result<T, E>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(e) = self.error.take() {
+            return Poll::Ready(Err(e));
+        }
+        let Some(rx) = self.rx.as_mut() else {
+            return Poll::Ready(Err(self.closed.clone().expect("a waiting request has its error")));
+        };
+        match Pin::new(rx).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(v)) => Poll::Ready(v),
+            Poll::Ready(Err(_)) => {
+                Poll::Ready(Err(self.closed.clone().expect("a waiting request has its error")))
+            }
+        }
+    }
+}
+
+/// An ask made through a [`NodeHandle`]. Set a timeout with
+/// [`ForeignAsk::timeout`], then `.await` it (a `Send` future) or [`ForeignAsk::wait`].
+pub struct ForeignAsk<R> {
+    /// The encoded request, sent by `wait` or the first poll.
+    pub(crate) unsent: Option<(NodeHandle, ActorId, AlignedVec<16>)>,
+    pub(crate) error: Option<AskError>,
+    pub(crate) timeout: Duration,
+    pub(crate) _reply: std::marker::PhantomData<fn() -> R>,
+}
+
+type ReplyRx = oneshot::Receiver<Result<AlignedVec<16>, AskError>>;
+
+impl<R: Reply> ForeignAsk<R> {
+    /// How long to wait for the reply; the request carries the same deadline,
+    /// and a target that receives it later drops it unrun.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Writes the deadline into the request and queues it.
+    fn send(&mut self) -> Result<ReplyRx, AskError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let (handle, to, mut bytes) = self.unsent.take().ok_or(AskError::NodeStopped)?;
+        let deadline = clock::unix_now_ns().saturating_add(self.timeout.as_nanos() as u64);
+        let at = coremesh_wire::HEADER_BYTES;
+        bytes[at..at + 8].copy_from_slice(&deadline.to_le_bytes());
+        let (tx, rx) = oneshot::channel();
+        handle.push_frame(to, bytes, Some(tx)).map_err(AskError::NotSent)?;
+        Ok(rx)
+    }
+
+    /// Blocks this thread until the reply, an error or the timeout. On a worker
+    /// core it returns [`AskError::WouldBlock`] instead (await it there).
+    pub fn wait(mut self) -> Result<R, AskError> {
+        if crate::core::current().is_some() {
+            return Err(AskError::WouldBlock);
+        }
+        let rx = self.send()?;
+        match rx.wait_until(Some(clock::now() + self.timeout)) {
+            Ok(Ok(bytes)) => reply::read_reply::<R>(&bytes),
+            Ok(Err(e)) => Err(e),
+            Err(RecvError::Timeout) => Err(AskError::Timeout),
+            Err(RecvError::Closed) => Err(AskError::NodeStopped),
+        }
+    }
+}
+
+impl<R: Reply> IntoFuture for ForeignAsk<R> {
+    type Output = Result<R, AskError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<R, AskError>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let mut this = self;
+        let sent = this.send();
+        let timeout = this.timeout;
+        Box::pin(async move {
+            let rx = sent?;
+            let outcome = futures_lite::future::or(async { Some(rx.await) }, async {
+                futures_timer::Delay::new(timeout).await;
+                None
+            })
+            .await;
+            match outcome {
+                Some(Ok(Ok(bytes))) => reply::read_reply::<R>(&bytes),
+                Some(Ok(Err(e))) => Err(e),
+                Some(Err(_)) => Err(AskError::NodeStopped),
+                None => Err(AskError::Timeout),
+            }
+        })
+    }
+}
+
+/// A remote spawn in flight: `.timeout(d)`, then `.wait()` or `.await` (`Send`).
+pub struct RemoteSpawning<A> {
+    pub(crate) ask: ForeignAsk<Result<ActorId, String>>,
+    pub(crate) error: Option<SpawnError>,
+    pub(crate) _actor: std::marker::PhantomData<fn() -> A>,
+}
+
+impl<A> RemoteSpawning<A> {
+    /// How long to wait for the other node's answer.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.ask = self.ask.timeout(timeout);
+        self
+    }
+
+    /// Blocks this thread until the actor is spawned or the spawn failed.
+    pub fn wait(self) -> Result<ActorRef<A>, SpawnError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        spawned(self.ask.wait())
+    }
+}
+
+fn spawned<A>(answer: Result<Result<ActorId, String>, AskError>) -> Result<ActorRef<A>, SpawnError> {
+    match answer {
+        Ok(Ok(id)) => Ok(ActorRef::from_id(id)),
+        Ok(Err(reason)) => Err(SpawnError::Remote(reason)),
+        Err(e) => Err(SpawnError::Remote(e.to_string())),
+    }
+}
+
+impl<A: 'static> IntoFuture for RemoteSpawning<A> {
+    type Output = Result<ActorRef<A>, SpawnError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let error = self.error;
+        let ask = self.ask.into_future();
+        Box::pin(async move {
+            if let Some(e) = error {
+                return Err(e);
+            }
+            spawned(ask.await)
+        })
+    }
+}
+
+/// A name lookup in flight: `.wait()` or `.await` (`Send`).
+pub struct Lookup<A> {
+    pub(crate) local: Option<Option<ActorId>>,
+    pub(crate) ask: Option<ForeignAsk<Option<ActorId>>>,
+    pub(crate) _actor: std::marker::PhantomData<fn() -> A>,
+}
+
+impl<A> Lookup<A> {
+    /// Blocks this thread until the answer. Never on a worker core.
+    pub fn wait(self) -> Result<Option<ActorRef<A>>, AskError> {
+        match (self.local, self.ask) {
+            (Some(found), _) => Ok(found.map(ActorRef::from_id)),
+            (None, Some(ask)) => Ok(ask.wait()?.map(ActorRef::from_id)),
+            (None, None) => Err(AskError::NodeStopped),
+        }
+    }
+}
+
+impl<A: 'static> IntoFuture for Lookup<A> {
+    type Output = Result<Option<ActorRef<A>>, AskError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let local = self.local;
+        let ask = self.ask.map(IntoFuture::into_future);
+        Box::pin(async move {
+            match (local, ask) {
+                (Some(found), _) => Ok(found.map(ActorRef::from_id)),
+                (None, Some(ask)) => Ok(ask.await?.map(ActorRef::from_id)),
+                (None, None) => Err(AskError::NodeStopped),
+            }
+        })
+    }
+}
