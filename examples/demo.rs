@@ -1,21 +1,30 @@
-//! The demo a newcomer runs first: starts a node on this machine's CPUs (from
-//! `COREMESH_*` or defaults), puts a counter actor on every core, and measures
-//! same-core and cross-core tells and asks for about a second each.
+//! The demo a newcomer runs first: a two-node cluster on loopback, on defaults.
 //!
 //! ```text
 //! cargo run --release --example demo
 //! ```
+//!
+//! It starts a second node as a child process, connects to it (authenticated
+//! handshake), spawns a counter there remotely, then measures remote asks
+//! (round trip), remote tells of one u64 and of 1 KiB, and same-core tells, and
+//! prints the figures. With two or more CPUs each node gets its own CPU.
 
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coremesh::{Actor, ActorRef, Config, CoreId, Ctx, Handler, Node};
+use coremesh::{Actor, ActorRef, Config, CoreId, Ctx, Handler, Node, RemoteSpawn};
 use rkyv::{Archive, Deserialize, Serialize};
 
 #[derive(Archive, Serialize, Deserialize)]
 struct Add {
     n: u64,
 }
-coremesh::message!(Add = "demo.Add");
+#[derive(Archive, Serialize, Deserialize)]
+struct Kilo {
+    bytes: Vec<u8>,
+}
+coremesh::message!(Add = "demo.Add", Kilo = "demo.Kilo");
 
 struct Counter {
     total: u64,
@@ -28,61 +37,134 @@ impl Handler<Add> for Counter {
         self.total
     }
 }
-coremesh::handlers!(Counter: Add);
+impl Handler<Kilo> for Counter {
+    type Reply = u64;
+    fn handle(&mut self, msg: &ArchivedKilo, _ctx: &mut Ctx<Self>) -> u64 {
+        self.total += msg.bytes.len() as u64;
+        self.total
+    }
+}
+coremesh::handlers!(Counter: Add, Kilo);
+impl RemoteSpawn for Counter {
+    const NAME: &'static str = "demo.Counter";
+    type Args = u64;
+    fn create(start: &rkyv::Archived<u64>) -> Self {
+        Counter { total: start.to_native() }
+    }
+}
 
-const BURST: u64 = 1_000_000;
-const ASKS: u64 = 20_000;
+const TELLS: u64 = 1_000_000;
+const KILO_TELLS: u64 = 200_000;
+const ASKS: usize = 20_000;
 
-/// Runs `iters` tells then `ASKS` sequential asks from `from` to `to`; returns
-/// (tells per second, mean ask round trip).
-fn measure(node: &Node, from: CoreId, to: ActorRef<Counter>) -> (f64, Duration) {
+/// The child: a node that lets the parent spawn counters, until stdin closes.
+fn peer() -> Result<(), Box<dyn std::error::Error>> {
+    let node = Node::start(Config::from_env()?)?;
+    node.register_remote::<Counter>();
+    println!("listening {} {}", node.listen_addr(), node.id());
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    node.shutdown()?;
+    Ok(())
+}
+
+/// Runs `f` as a task on core 0 of `node` and returns its output.
+fn on_core0<T: Send + 'static, F: std::future::Future<Output = T> + 'static>(
+    node: &Node,
+    f: impl FnOnce() -> F + Send + 'static,
+) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
-    node.run_on(from, move || {
+    node.run_on(CoreId(0), move || {
         glommio::spawn_local(async move {
-            let t0 = Instant::now();
-            for _ in 0..BURST {
-                if to.tell(Add { n: 1 }).is_err() {
-                    to.send(Add { n: 1 }).await.expect("send");
-                }
-            }
-            to.ask(Add { n: 0 }).timeout(Duration::from_secs(10)).await.expect("drained");
-            let tells = BURST as f64 / t0.elapsed().as_secs_f64();
-            let t1 = Instant::now();
-            for _ in 0..ASKS {
-                to.ask(Add { n: 0 }).timeout(Duration::from_secs(1)).await.expect("ask");
-            }
-            let _ = tx.send((tells, t1.elapsed() / ASKS as u32));
+            let _ = tx.send(f().await);
         })
         .detach();
     })
     .wait()
-    .expect("core runs");
-    rx.recv_timeout(Duration::from_secs(120)).expect("measurement finished")
+    .expect("core 0 runs");
+    rx.recv_timeout(Duration::from_secs(300)).expect("measurement finished")
+}
+
+/// Tells per second: `n` tells (waiting for room when a path is full), then an
+/// ask so every tell was handled before the clock stops.
+fn tells<M: coremesh::Message>(node: &Node, to: ActorRef<Counter>, n: u64, make: fn() -> M) -> f64
+where
+    Counter: coremesh::Handles<M>,
+{
+    on_core0(node, move || async move {
+        let t0 = Instant::now();
+        for _ in 0..n {
+            let msg = make();
+            if to.tell_ref(&msg).is_err() {
+                to.send(msg).await.expect("send");
+            }
+        }
+        to.ask::<Add>(Add { n: 0 }).timeout(Duration::from_secs(30)).await.expect("drained");
+        n as f64 / t0.elapsed().as_secs_f64()
+    })
+}
+
+/// Sorted round trips of `ASKS` sequential asks.
+fn asks(node: &Node, to: ActorRef<Counter>) -> Vec<Duration> {
+    on_core0(node, move || async move {
+        let mut rtts = Vec::with_capacity(ASKS);
+        for _ in 0..ASKS {
+            let t0 = Instant::now();
+            to.ask(Add { n: 0 }).timeout(Duration::from_secs(5)).await.expect("ask");
+            rtts.push(t0.elapsed());
+        }
+        rtts.sort();
+        rtts
+    })
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::from_env()?;
-    let node = Node::start(config)?;
-    println!(
-        "node {} started: {} worker cores on CPUs {:?}, control thread on CPU {}",
-        node.id(),
-        node.cores(),
-        node.config().worker_cpus(),
-        node.config().control_cpu()
-    );
-    let here = node.spawn_on(CoreId(0), || Counter { total: 0 }).wait()?;
-    let (rate, rtt) = measure(&node, CoreId(0), here);
-    println!("same core : {:>7.2} M tells/s   ask round trip {:>8.2?}", rate / 1e6, rtt);
-    if node.cores() > 1 {
-        let there = node.spawn_on(CoreId(1), || Counter { total: 0 }).wait()?;
-        let (rate, rtt) = measure(&node, CoreId(0), there);
-        println!("cross core: {:>7.2} M tells/s   ask round trip {:>8.2?}", rate / 1e6, rtt);
-    } else {
-        println!("cross core: skipped (one worker core; set COREMESH_CORES to two CPUs)");
+    if std::env::args().nth(1).as_deref() == Some("--peer") {
+        return peer();
     }
-    let outside = node.ask(&here, Add { n: 0 }).timeout(Duration::from_secs(1)).wait()?;
-    println!("asked from a plain thread: counter holds {outside}");
+    let allowed = Config::builder().env_source(|_| None).build()?.worker_cpus().to_vec();
+    let (mine, theirs) = match allowed.as_slice() {
+        [a, b, ..] => (*a, Some(*b)),
+        [a] => (*a, None),
+        [] => return Err("no CPU allowed".into()),
+    };
+    let mut child = Command::new(std::env::current_exe()?);
+    child.arg("--peer").env("COREMESH_LISTEN", "127.0.0.1:0").stdin(Stdio::piped()).stdout(Stdio::piped());
+    if let Some(cpu) = theirs {
+        child.env("COREMESH_CORES", cpu.to_string());
+    }
+    let mut child = child.spawn()?;
+    let line = BufReader::new(child.stdout.take().ok_or("no child stdout")?)
+        .lines()
+        .next()
+        .ok_or("the peer node did not start")??;
+    let addr: std::net::SocketAddr =
+        line.split_whitespace().nth(1).ok_or("bad line from the peer")?.parse()?;
+
+    let node = Node::start(Config::builder().cores([mine]).listen("127.0.0.1:0".parse()?).build()?)?;
+    let peer = node.connect(addr).wait()?;
+    println!("node {} on CPU {mine} connected to node {peer} at {addr}", node.id());
+    let remote = node.spawn_remote::<Counter>(peer, 0).wait()?;
+    let local = node.spawn_on(CoreId(0), || Counter { total: 0 }).wait()?;
+    println!("remote-spawned a counter: {remote:?}");
+
+    let rtts = asks(&node, remote);
+    let (p50, p99) = (rtts[rtts.len() / 2], rtts[rtts.len() * 99 / 100]);
+    println!("remote ask round trip : p50 {p50:>9.2?}   p99 {p99:>9.2?}");
+    let rate = tells(&node, remote, TELLS, || Add { n: 1 });
+    println!("remote tell, one u64  : {:>7.2} M msgs/s", rate / 1e6);
+    let rate = tells(&node, remote, KILO_TELLS, || Kilo { bytes: vec![7u8; 1024] });
+    println!("remote tell, 1 KiB    : {:>7.2} M msgs/s  ({:.0} MB/s)", rate / 1e6, rate * 1024.0 / 1e6);
+    let rate = tells(&node, local, TELLS, || Add { n: 1 });
+    println!("same-core tell        : {:>7.2} M msgs/s", rate / 1e6);
+    let total = node.ask(&remote, Add { n: 0 }).timeout(Duration::from_secs(5)).wait()?;
+    println!("the remote counter holds {total}");
+
     node.shutdown()?;
+    drop(child.stdin.take());
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(format!("the peer node exited with {status}").into());
+    }
     println!("All work done");
     Ok(())
 }
