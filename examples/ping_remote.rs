@@ -49,7 +49,8 @@ fn parse(arg: Option<String>, what: &str) -> Result<Option<SocketAddr>, String> 
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let listen = parse(args.next(), "listen address")?.ok_or("usage: ping_remote <listen addr> [peer addr]")?;
+    let listen =
+        parse(args.next(), "listen address")?.ok_or("usage: ping_remote <listen addr> [peer addr]")?;
     let peer = parse(args.next(), "peer address")?;
     let node = Node::start(Config::builder().listen(listen).build()?)?;
     println!("node {} listening on {}", node.id(), node.listen_addr());

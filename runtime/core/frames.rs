@@ -271,7 +271,7 @@ impl CoreRt {
             corr: target.corr,
         };
         if target.node != self.node {
-            let Some(link) = self.transport.get_link(target.node) else {
+            let Some(link) = self.link_for_reply(target.node) else {
                 self.stats().late_replies.add(1);
                 return;
             };
@@ -326,6 +326,13 @@ impl CoreRt {
         }
     }
 
+    /// The link a reply to `node` leaves by: this core's, or a new one dialed now
+    /// (an ask can reach this core through another core's connection, and the
+    /// asking node may have no core that connects to this one).
+    fn link_for_reply(&self, node: crate::ids::NodeId) -> Option<std::rc::Rc<crate::transport::link::Link>> {
+        self.transport.get_link(node).or_else(|| super::current().and_then(|rc| rc.link_to(node)))
+    }
+
     /// Fails an ask at its origin with an error code.
     pub(crate) fn send_error_reply(&self, target: ReplyTarget, code: ReplyErrorCode) {
         if target.node == self.node && target.core == self.core {
@@ -345,7 +352,7 @@ impl CoreRt {
         write_prefix(&mut frame[..32], &header, None).expect("32-byte header");
         frame[32..36].copy_from_slice(&(code as u32).to_le_bytes());
         if target.node != self.node {
-            match self.transport.get_link(target.node) {
+            match self.link_for_reply(target.node) {
                 Some(link) => {
                     link.out().extend_from_slice(&frame);
                     link.wake_writer();

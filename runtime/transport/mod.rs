@@ -246,6 +246,7 @@ impl CoreRt {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(core = %self.core_id(), error = %e, "inbound connection refused");
+                self.stats().refused_connections.add(1);
                 return;
             }
         };
