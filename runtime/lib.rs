@@ -23,10 +23,15 @@
 //!      SPSC ring `[target][this core]`; the ring is published when the core runs
 //!      out of ready work (or a quarter of the ring is pending), and a parked
 //!      target core is woken;
-//!    - target on another node: not connected yet (the transport is the next step).
-//! 2. The target core's service task moves ring frames into mailboxes; the
-//!    actor's task swaps its mailbox buffer out whole and calls the handler of
-//!    each frame with `&Archived<M>` pointing into that buffer (no decode).
+//!    - target on another node: into this core's link to that node (one TCP
+//!      connection per core and peer, io_uring sockets); the link's writer sends
+//!      everything queued in one `write` once the core has run its ready tasks.
+//! 2. On the target core, a frame from a ring or a socket goes straight to its
+//!    actor's handler when the actor is idle with an empty mailbox: the handler
+//!    reads `&Archived<M>` where the frame lies (ring or receive buffer; bytes
+//!    from the network are checked by the decoder, then validated with rkyv's
+//!    checked access for `M` before the handler sees them). A busy actor's frames
+//!    are copied once into its mailbox, which its task later swaps out whole.
 //! 3. An ask registers a correlation id in the asking core's pending table; the
 //!    reply comes back as a Reply frame (same core: archived directly into the
 //!    pending entry) and completes the ask's future.
@@ -69,9 +74,22 @@
 //!   line): later frames from that source core to *other* actors of the core
 //!   wait too, and so do outside-thread frames to the core.
 //!
+//! ## Nodes, connections, incarnations
+//! - `NodeHandle::connect(addr)` runs the handshake (magic, version, node id,
+//!   cluster name, build hash, HMAC-SHA256 challenge on the cookie, which never
+//!   crosses the wire) from core 0; every other core then dials the peer's core
+//!   (i mod n), whose port the handshake advertised. A core that must reply or
+//!   send to a node it has no connection to dials one.
+//! - A closed connection fails every ask this core has in flight to that node
+//!   with `ConnectionLost` at once (`tests/remote.rs::a_killed_peer_*`).
+//! - A node id is random per process start: a restarted process is a new node.
+//! - Not yet: heartbeats, reconnecting, and keeping exactly one connection when
+//!   two nodes dial each other at the same moment (both connections are used).
+//!
 //! ## Where the code differs from `DESIGN.md`
-//! - Ask frames carry a 16-byte extension (deadline, reply core) after the
-//!   32-byte header, so the deadline travels with the request.
+//! - Ask frames carry a 32-byte extension (deadline, asking node, asking core)
+//!   after the 32-byte header, so the deadline and the way back travel with the
+//!   request, also when it is forwarded between cores.
 //! - Actors list their messages with [`handlers!`]; the dispatch table is a
 //!   static chain of type-id comparisons, not a registry lookup.
 //!

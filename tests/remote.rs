@@ -242,3 +242,34 @@ fn a_stopped_peer_makes_tell_report_full_and_sender_memory_stays_bounded() {
     assert_eq!(last, Ok(9));
     node.shutdown().unwrap();
 }
+
+#[test]
+fn a_refused_handshake_is_logged_on_both_sides_naming_the_check() {
+    let mut child = Command::new(NODE)
+        .arg("serve")
+        .env("COREMESH_LISTEN", "127.0.0.1:0")
+        .env("COREMESH_COOKIE", "right-secret")
+        .env_remove("COREMESH_CORES")
+        .env_remove("COREMESH_CLUSTER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn coremesh-node");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines.next().expect("a ready line").expect("utf-8");
+    let addr: SocketAddr = ready.split_whitespace().nth(3).unwrap().parse().unwrap();
+    let node = local(Some("wrong-secret"), None);
+    let ours = node.connect(addr).wait().unwrap_err().to_string();
+    assert!(ours.to_lowercase().contains("cookie"), "this side names the check: {ours}");
+    node.shutdown().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut theirs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut theirs).unwrap();
+    assert!(
+        theirs.contains("refused") && theirs.to_lowercase().contains("cookie"),
+        "the peer logged: {theirs}"
+    );
+    assert!(!theirs.contains("secret"), "the cookie never appears in logs");
+}

@@ -40,6 +40,8 @@ impl Handler<Echo> for Echoer {
 coremesh::handlers!(Echoer: Echo);
 
 fn main() -> ExitCode {
+    // Log lines (refused handshakes name the check that failed) go to stderr.
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::INFO).init();
     let mode = std::env::args().nth(1).unwrap_or_default();
     if mode != "serve" {
         eprintln!("usage: coremesh-node serve   (settings come from COREMESH_* variables)");
