@@ -1,8 +1,10 @@
-//! `coremesh-bench`: the peer process of the remote benches and a stand-alone
-//! client for the raw-TCP baselines.
+//! `coremesh-bench`: the peer processes of the remote benches (a raw-TCP peer
+//! and a coremesh node) and a stand-alone client for the raw-TCP baselines.
 //!
-//! It owns argument parsing and process exit codes only: the serving lives in
-//! `coremesh_bench::peer`, the measuring in `coremesh_bench::raw`. It must
+//! It owns argument parsing, process exit codes and the global allocator (the
+//! system one, counting allocations only after `peer --count-allocs` turns it
+//! on): the serving lives in `coremesh_bench::peer` and `coremesh_bench::mesh`,
+//! the measuring in `coremesh_bench::raw`. It must
 //! never panic on bad input: a bad argument is named on stderr and exits 2,
 //! any other failure exits 1.
 
@@ -11,9 +13,18 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use coremesh_bench::{peer, raw, report};
+use coremesh_bench::alloc_count::CountingAlloc;
+use coremesh_bench::{mesh, peer, raw, report};
+
+/// Counts nothing until `peer --count-allocs` turns counting on.
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 const USAGE: &str = "usage:
+  coremesh-bench peer --listen ADDR [--cpu N] [--count-allocs]
+      a coremesh node that lets the bench spawn bench.Sink (prints `listening <addr> <node id>`),
+      one worker core on CPU N if given; runs until stdin closes, SIGINT or SIGTERM;
+      --count-allocs prints heap allocations per received message to stderr at exit
   coremesh-bench raw-peer --listen ADDR [--cpu N]
       serve the raw baselines (prints `listening <addr>`), one connection at a time
   coremesh-bench raw --peer HOST:PORT [--cpu N] [--secs S]
@@ -56,14 +67,24 @@ fn run() -> Result<(), Failure> {
         return Err(Failure::Usage("missing subcommand".into()));
     };
     match cmd.as_str() {
-        "raw-peer" => raw_peer(&Flags::parse(rest, &["--listen", "--cpu"])?),
-        "raw" => raw_client(&Flags::parse(rest, &["--peer", "--cpu", "--secs"])?),
+        "peer" => coremesh_peer(&Flags::parse(rest, &["--listen", "--cpu"], &["--count-allocs"])?),
+        "raw-peer" => raw_peer(&Flags::parse(rest, &["--listen", "--cpu"], &[])?),
+        "raw" => raw_client(&Flags::parse(rest, &["--peer", "--cpu", "--secs"], &[])?),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
         }
         other => Err(Failure::Usage(format!("unknown subcommand {other:?}"))),
     }
+}
+
+/// `peer`: a coremesh node serving the bench `Sink` until stdin closes or a signal.
+fn coremesh_peer(flags: &Flags) -> Result<(), Failure> {
+    let listen = flags.required("--listen")?;
+    let addr = parse_addr("--listen", listen)?;
+    let cpu = flags.cpu()?;
+    let config = mesh::peer_config(addr, cpu).map_err(|e| Failure::Usage(format!("node config: {e}")))?;
+    mesh::serve(config, flags.get("--count-allocs").is_some()).map_err(Failure::Io)
 }
 
 /// `raw-peer`: pin, bind, announce, serve forever.
@@ -108,11 +129,12 @@ fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr, Failure> {
     raw::resolve(value).map_err(|e| Failure::Usage(format!("{flag} {value:?}: expected HOST:PORT ({e})")))
 }
 
-/// `--name value` or `--name=value` pairs, each from a fixed list.
+/// `--name value` or `--name=value` pairs, each from a fixed list, and
+/// switches (`--name` alone, recorded with the value `true`).
 struct Flags(Vec<(String, String)>);
 
 impl Flags {
-    fn parse(args: &[String], known: &[&str]) -> Result<Flags, Failure> {
+    fn parse(args: &[String], known: &[&str], switches: &[&str]) -> Result<Flags, Failure> {
         let mut out = Vec::new();
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -120,8 +142,16 @@ impl Flags {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (arg.as_str(), None),
             };
+            if switches.contains(&name) {
+                if inline.is_some() {
+                    return Err(Failure::Usage(format!("{name} takes no value")));
+                }
+                out.push((name.to_string(), "true".to_string()));
+                continue;
+            }
             if !known.contains(&name) {
-                return Err(Failure::Usage(format!("unknown argument {arg:?} (expected one of {known:?})")));
+                let all: Vec<&str> = known.iter().chain(switches).copied().collect();
+                return Err(Failure::Usage(format!("unknown argument {arg:?} (expected one of {all:?})")));
             }
             let value = match inline {
                 Some(v) => v,

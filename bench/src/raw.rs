@@ -10,7 +10,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -100,12 +100,14 @@ pub struct Throughput {
     pub elapsed: Duration,
 }
 
-/// A `raw-peer` child process; killed and reaped on drop.
+/// A `raw-peer` or `peer` child process; killed and reaped on drop.
 pub struct PeerProcess {
     child: Child,
     addr: SocketAddr,
     /// Kept open so the peer never writes into a closed pipe.
     _stdout: Option<BufReader<ChildStdout>>,
+    /// A coremesh `peer` runs until this closes.
+    stdin: Option<ChildStdin>,
 }
 
 impl PeerProcess {
@@ -116,6 +118,27 @@ impl PeerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Closes the peer's stdin (a coremesh `peer` then shuts down cleanly and
+    /// prints what it has to say at exit) and waits up to `timeout` for it to
+    /// exit; kills it after that.
+    pub fn finish(mut self, timeout: Duration) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if start.elapsed() > timeout {
+                self.child.kill()?;
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("peer did not exit within {timeout:?} of its stdin closing; killed"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -157,16 +180,34 @@ pub fn spawn_local_peer(cpu: Option<usize>) -> io::Result<PeerProcess> {
 /// Starts `exe raw-peer --listen 127.0.0.1:0 [--cpu N]` and waits up to
 /// [`PEER_START_TIMEOUT`] for its `listening <addr>` line.
 pub fn spawn_peer(exe: &Path, cpu: Option<usize>) -> io::Result<PeerProcess> {
+    spawn_child(exe, &["raw-peer", "--listen", "127.0.0.1:0"], cpu, false)
+}
+
+/// Starts `exe peer --listen 127.0.0.1:0 [--cpu N] [--count-allocs]` (a
+/// coremesh node serving the bench `Sink`) and waits up to
+/// [`PEER_START_TIMEOUT`] for its `listening <addr> <node id>` line. It runs
+/// until [`PeerProcess::finish`] closes its stdin, or is killed on drop.
+pub fn spawn_coremesh_peer(exe: &Path, cpu: Option<usize>, count_allocs: bool) -> io::Result<PeerProcess> {
+    let mut args = vec!["peer", "--listen", "127.0.0.1:0"];
+    if count_allocs {
+        args.push("--count-allocs");
+    }
+    spawn_child(exe, &args, cpu, true)
+}
+
+fn spawn_child(exe: &Path, args: &[&str], cpu: Option<usize>, pipe_stdin: bool) -> io::Result<PeerProcess> {
     let mut cmd = Command::new(exe);
-    cmd.args(["raw-peer", "--listen", "127.0.0.1:0"]);
+    cmd.args(args);
     if let Some(cpu) = cpu {
         cmd.args(["--cpu", &cpu.to_string()]);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let stdin = if pipe_stdin { Stdio::piped() } else { Stdio::null() };
+    cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut child = cmd.spawn().map_err(|e| context(e, &format!("starting {}", exe.display())))?;
     let stdout = child.stdout.take();
+    let stdin = child.stdin.take();
     // From here on, dropping `peer` kills the child on every error path.
-    let mut peer = PeerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), _stdout: None };
+    let mut peer = PeerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), _stdout: None, stdin };
     let stdout = stdout.ok_or_else(|| io::Error::other("peer stdout was not captured"))?;
 
     let (tx, rx) = mpsc::channel();
@@ -189,6 +230,7 @@ pub fn spawn_peer(exe: &Path, cpu: Option<usize>) -> io::Result<PeerProcess> {
     peer.addr = line
         .trim()
         .strip_prefix("listening ")
+        .and_then(|rest| rest.split_whitespace().next())
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("peer said {line:?}")))?;
     Ok(peer)
