@@ -17,7 +17,18 @@ const NODE: &str = env!("CARGO_BIN_EXE_coremesh-node");
 struct Echo {
     n: u64,
 }
-coremesh::message!(Echo = "coremesh-node.Echo");
+#[derive(Archive, Serialize, Deserialize)]
+struct Seq {
+    sender: u32,
+    seq: u64,
+}
+#[derive(Archive, Serialize, Deserialize)]
+struct SeqStats;
+coremesh::message!(
+    Echo = "coremesh-node.Echo",
+    Seq = "coremesh-node.Seq",
+    SeqStats = "coremesh-node.SeqStats"
+);
 
 /// Stands for the child's actor type on this side.
 struct Echoer;
@@ -28,7 +39,17 @@ impl Handler<Echo> for Echoer {
         msg.n.to_native()
     }
 }
-coremesh::handlers!(Echoer: Echo);
+impl Handler<Seq> for Echoer {
+    type Reply = ();
+    fn handle(&mut self, _msg: &ArchivedSeq, _ctx: &mut Ctx<Self>) {}
+}
+impl Handler<SeqStats> for Echoer {
+    type Reply = (u64, u64);
+    fn handle(&mut self, _msg: &ArchivedSeqStats, _ctx: &mut Ctx<Self>) -> (u64, u64) {
+        (0, 0)
+    }
+}
+coremesh::handlers!(Echoer: Echo, Seq, SeqStats);
 
 /// A `coremesh-node serve` child, killed on drop.
 struct Peer {
@@ -272,4 +293,45 @@ fn a_refused_handshake_is_logged_on_both_sides_naming_the_check() {
         "the peer logged: {theirs}"
     );
     assert!(!theirs.contains("secret"), "the cookie never appears in logs");
+}
+
+#[test]
+fn fifo_holds_per_pair_across_processes_for_a_million_messages() {
+    let peer = peer(&[]);
+    let node = local(None, None);
+    node.connect(peer.addr).wait().unwrap();
+    let target = peer.echoers[0];
+    const N: u64 = 500_000;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Every sender core of this node is its own (sender, receiver) pair.
+    let senders = node.cores().min(2);
+    for core in 0..senders {
+        let tx = tx.clone();
+        node.run_on(CoreId(core as u16), move || {
+            glommio::spawn_local(async move {
+                let per = 2 * N / senders as u64;
+                for seq in 0..per {
+                    target.send(Seq { sender: core as u32, seq }).await.unwrap();
+                }
+                tx.send(per).unwrap();
+            })
+            .detach();
+        })
+        .wait()
+        .unwrap();
+    }
+    let sent: u64 =
+        (0..senders).map(|_| rx.recv_timeout(Duration::from_secs(240)).expect("senders finish")).sum();
+    assert_eq!(sent, 2 * N);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = (0, 0);
+    while Instant::now() < deadline {
+        last = node.ask(&target, SeqStats).timeout(T).wait().unwrap();
+        if last.0 == sent {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(last, (sent, 0), "every message arrived, each pair in order");
+    node.shutdown().unwrap();
 }

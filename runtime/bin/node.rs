@@ -21,8 +21,23 @@ struct Echo {
 }
 coremesh::message!(Echo = "coremesh-node.Echo");
 
+/// One numbered message of a sender's stream; the echoer checks the order.
+#[derive(Archive, Serialize, Deserialize)]
+struct Seq {
+    sender: u32,
+    seq: u64,
+}
+/// Asks for (messages seen, order violations).
+#[derive(Archive, Serialize, Deserialize)]
+struct SeqStats;
+coremesh::message!(Seq = "coremesh-node.Seq", SeqStats = "coremesh-node.SeqStats");
+
 struct Echoer {
     stopped: Arc<AtomicU64>,
+    /// Next expected sequence number per sender.
+    next: std::collections::HashMap<u32, u64>,
+    seen: u64,
+    violations: u64,
 }
 
 impl Actor for Echoer {
@@ -37,7 +52,25 @@ impl Handler<Echo> for Echoer {
         msg.n.to_native()
     }
 }
-coremesh::handlers!(Echoer: Echo);
+impl Handler<Seq> for Echoer {
+    type Reply = ();
+    fn handle(&mut self, msg: &ArchivedSeq, _ctx: &mut Ctx<Self>) {
+        let next = self.next.entry(msg.sender.to_native()).or_insert(0);
+        if msg.seq.to_native() != *next {
+            self.violations += 1;
+        }
+        *next = msg.seq.to_native() + 1;
+        self.seen += 1;
+    }
+}
+
+impl Handler<SeqStats> for Echoer {
+    type Reply = (u64, u64);
+    fn handle(&mut self, _msg: &ArchivedSeqStats, _ctx: &mut Ctx<Self>) -> (u64, u64) {
+        (self.seen, self.violations)
+    }
+}
+coremesh::handlers!(Echoer: Echo, Seq, SeqStats);
 
 fn main() -> ExitCode {
     // Log lines (refused handshakes name the check that failed) go to stderr.
@@ -65,7 +98,14 @@ fn main() -> ExitCode {
     let mut actors = Vec::new();
     for core in 0..node.cores() {
         let s = stopped.clone();
-        let spawned = node.spawn_on(CoreId(core as u16), move || Echoer { stopped: s }).wait();
+        let spawned = node
+            .spawn_on(CoreId(core as u16), move || Echoer {
+                stopped: s,
+                next: Default::default(),
+                seen: 0,
+                violations: 0,
+            })
+            .wait();
         let Ok(r) = spawned else {
             eprintln!("coremesh-node: could not spawn on core {core}");
             return ExitCode::from(1);
