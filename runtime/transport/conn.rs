@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use coremesh_wire::{Decoder, FrameKind, Handshake, HandshakeError, PeerInfo, Progress};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use std::os::unix::io::AsRawFd;
+
 use glommio::net::TcpStream;
 use rkyv::util::AlignedVec;
 
@@ -148,6 +150,7 @@ pub(crate) async fn run_reader(
     decoder: Decoder,
 ) -> Result<(), ConnError> {
     let addr = addr_of(&stream);
+    let spin = Duration::from_micros(core.shared().config.idle_spin_us());
     let mut buf = AlignedVec::<16>::with_capacity(RECV_BYTES);
     buf.resize(RECV_BYTES.max(first.len()), 0);
     buf[..first.len()].copy_from_slice(&first);
@@ -204,7 +207,19 @@ pub(crate) async fn run_reader(
             };
             buf.resize(need, 0);
         }
-        match stream.read(&mut buf[filled..]).await {
+        // Busy-poll the socket while the core would spin anyway (a reply often
+        // arrives within microseconds); only then wait for io_uring readiness,
+        // whose completions glommio reaps once per turn of its loop.
+        let spin_until = crate::clock::now() + spin;
+        let got = loop {
+            match super::socket::try_recv(stream.as_raw_fd(), &mut buf[filled..]) {
+                Ok(Some(n)) => break Ok(n),
+                Ok(None) if crate::clock::now() < spin_until => futures_lite::future::yield_now().await,
+                Ok(None) => break stream.read(&mut buf[filled..]).await,
+                Err(e) => break Err(e),
+            }
+        };
+        match got {
             Ok(0) => return Ok(()),
             Ok(n) => filled += n,
             Err(source) => return Err(ConnError::Io { addr, source }),

@@ -10,6 +10,8 @@
 //!   owns; wrapping it in a glommio `TcpStream` makes that stream its only owner
 //!   (closed once, on drop).
 //! - R6: `getrandom(2)` writes at most `len` bytes into the buffer it is given.
+//! - R7: `recv(2)` with `MSG_DONTWAIT` writes at most `len` bytes into the buffer
+//!   it is given and never blocks.
 
 use std::io;
 use std::os::unix::io::{AsRawFd, FromRawFd};
@@ -47,4 +49,22 @@ pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
         filled += n as usize;
     }
     Ok(())
+}
+
+/// One non-blocking `recv` on `fd` into `buf`: `Ok(Some(n))` bytes read (0 at
+/// the end of the stream), `Ok(None)` when nothing is there yet.
+pub(crate) fn try_recv(fd: std::os::unix::io::RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        // SAFETY: `buf` is a valid writable buffer of the length passed (R7).
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n >= 0 {
+            return Ok(Some(n as usize));
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::WouldBlock => return Ok(None),
+            io::ErrorKind::Interrupted => continue,
+            _ => return Err(e),
+        }
+    }
 }
