@@ -135,7 +135,7 @@ impl CoreRt {
             return Err(TellError::UnknownNode { node: to.node }.into());
         };
         if !link.has_room() {
-            return Err(TellError::LinkFull { node: to.node, bytes: link.queued() }.into());
+            return Err(SendFail::LinkFull { bytes: link.queued() });
         }
         encode_into(
             &mut link.out(),
@@ -467,6 +467,8 @@ pub(crate) enum SendFail {
     MailboxFull { bytes: usize },
     /// The ring to the target's core is full.
     RingFull,
+    /// The link to the target's node holds this many bytes, its bound.
+    LinkFull { bytes: usize },
     /// The target has stopped.
     ActorStopped,
     /// Anything else (rare: bad target, too large, archiving failed).
@@ -480,6 +482,7 @@ impl SendFail {
         match self {
             SendFail::MailboxFull { bytes } => TellError::MailboxFull { actor: to, bytes },
             SendFail::RingFull => TellError::RingFull { from, to: to.core },
+            SendFail::LinkFull { bytes } => TellError::LinkFull { node: to.node, bytes },
             SendFail::ActorStopped => TellError::ActorStopped { actor: to },
             SendFail::Other(e) => *e,
         }
