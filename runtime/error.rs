@@ -41,8 +41,8 @@ pub enum TellError {
         /// How many this node has.
         cores: usize,
     },
-    /// The target lives on a node this process cannot reach.
-    #[error("{node} is not reachable from this process (remote nodes are not connected)")]
+    /// The target lives on a node this node has no connection to.
+    #[error("{node} is not connected to this node (NodeHandle::connect to it first)")]
     UnknownNode {
         /// The node.
         node: NodeId,

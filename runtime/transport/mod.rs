@@ -140,7 +140,7 @@ impl CoreRt {
     /// Dials `addr` (the peer's core `peer_core`), runs the handshake, then runs
     /// the connection until it ends. `link` is the link waiting for it (dial by
     /// node id); `None` to create one (dial by address). Returns the peer's node
-    /// id once the handshake is done, through `on_up`.
+    /// id once the handshake is done; the connection then runs in its own task.
     pub(crate) async fn dial(
         self: &Rc<Self>,
         addr: SocketAddr,
