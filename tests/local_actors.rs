@@ -89,24 +89,7 @@ fn fifo_holds_per_sender_receiver_pair() {
     let r = counter_on(&node, 1, &hooks());
     const N: u64 = 200_000;
     // Sender 0 on the receiver's core, sender 1 across the ring, concurrently.
-    let (tx, rx) = std::sync::mpsc::channel();
-    for (sender, core) in [(0u32, 1u16), (1, 0)] {
-        let tx = tx.clone();
-        node.run_on(CoreId(core), move || {
-            glommio::spawn_local(async move {
-                for seq in 0..N {
-                    r.send(Seq { sender, seq }).await.unwrap();
-                }
-                tx.send(()).unwrap();
-            })
-            .detach();
-        })
-        .wait()
-        .unwrap();
-    }
-    for _ in 0..2 {
-        rx.recv_timeout(Duration::from_secs(60)).expect("senders finish");
-    }
+    stream_seqs(&node, r, &[(0, 1), (1, 0)], N, Duration::from_secs(60));
     let mut last = (0, 0);
     assert!(wait_until(Duration::from_secs(30), || {
         last = node.ask(&r, Get).wait().unwrap();

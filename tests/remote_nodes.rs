@@ -98,25 +98,8 @@ fn fifo_holds_per_pair_across_nodes_for_a_million_messages() {
     a.connect(b.listen_addr()).wait().unwrap();
     let r = counter_on(&b, 1, &hooks());
     const N: u64 = 500_000;
-    let (tx, rx) = std::sync::mpsc::channel();
     // Two sender cores on A, each its own (sender, receiver) pair.
-    for (sender, core) in [(0u32, 0u16), (1, 1)] {
-        let tx = tx.clone();
-        a.run_on(CoreId(core), move || {
-            glommio::spawn_local(async move {
-                for seq in 0..N {
-                    r.send(Seq { sender, seq }).await.unwrap();
-                }
-                tx.send(()).unwrap();
-            })
-            .detach();
-        })
-        .wait()
-        .unwrap();
-    }
-    for _ in 0..2 {
-        rx.recv_timeout(Duration::from_secs(240)).expect("senders finish");
-    }
+    stream_seqs(&a, r, &[(0, 0), (1, 1)], N, Duration::from_secs(240));
     let mut last = (0, 0);
     assert!(wait_until(Duration::from_secs(60), || {
         last = b.ask(&r, Get).timeout(T).wait().unwrap();

@@ -94,6 +94,18 @@ impl CoreRt {
         self.decoder.max_payload_bytes() as usize
     }
 
+    /// [`encode_into`] with this core's scratch space and frame limit.
+    #[inline]
+    fn encode<M: Wire>(
+        &self,
+        buf: &mut AlignedVec<16>,
+        header: &FrameHeader,
+        ext: Option<&AskExt>,
+        msg: &M,
+    ) -> Result<usize, SendFail> {
+        encode_into(buf, self.scratch_space.borrow_mut().allocator(), header, ext, msg, self.max_payload())
+    }
+
     /// Sends `msg` as a Tell or Ask frame to `to`: same core, other core, other node.
     #[inline]
     pub(crate) fn send<M: Wire>(
@@ -137,14 +149,7 @@ impl CoreRt {
         if !link.has_room() {
             return Err(SendFail::LinkFull { bytes: link.queued() });
         }
-        encode_into(
-            &mut link.out(),
-            self.scratch_space.borrow_mut().allocator(),
-            header,
-            ext,
-            msg,
-            self.max_payload(),
-        )?;
+        self.encode(&mut link.out(), header, ext, msg)?;
         link.wake_writer();
         Ok(())
     }
@@ -170,14 +175,7 @@ impl CoreRt {
         if !mb.has_room() {
             return Err(SendFail::MailboxFull { bytes: mb.queued_bytes() });
         }
-        encode_into(
-            mb.buffer(),
-            self.scratch_space.borrow_mut().allocator(),
-            header,
-            ext,
-            msg,
-            self.max_payload(),
-        )?;
+        self.encode(mb.buffer(), header, ext, msg)?;
         mb.wake_actor();
         Ok(())
     }
@@ -196,14 +194,7 @@ impl CoreRt {
         }
         let mut scratch = self.scratch.borrow_mut();
         scratch.clear();
-        encode_into(
-            &mut scratch,
-            self.scratch_space.borrow_mut().allocator(),
-            header,
-            ext,
-            msg,
-            self.max_payload(),
-        )?;
+        self.encode(&mut scratch, header, ext, msg)?;
         self.push_frame_bytes(to.core, &scratch)
     }
 
@@ -275,14 +266,7 @@ impl CoreRt {
                 self.stats().late_replies.add(1);
                 return;
             };
-            let sent = encode_into(
-                &mut link.out(),
-                self.scratch_space.borrow_mut().allocator(),
-                &header,
-                None,
-                reply,
-                self.max_payload(),
-            );
+            let sent = self.encode(&mut link.out(), &header, None, reply);
             if let Err(e) = sent {
                 tracing::warn!(core = %self.core, error = ?e, "reply not sent");
             }
@@ -310,15 +294,9 @@ impl CoreRt {
         }
         let mut scratch = self.scratch.borrow_mut();
         scratch.clear();
-        let sent = encode_into(
-            &mut scratch,
-            self.scratch_space.borrow_mut().allocator(),
-            &header,
-            None,
-            reply,
-            self.max_payload(),
-        )
-        .and_then(|_| self.push_frame_bytes(target.core, &scratch));
+        let sent = self
+            .encode(&mut scratch, &header, None, reply)
+            .and_then(|_| self.push_frame_bytes(target.core, &scratch));
         drop(scratch);
         if let Err(e) = sent {
             tracing::warn!(core = %self.core, to = %target.core, error = ?e, "reply not sent");

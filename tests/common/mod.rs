@@ -200,3 +200,33 @@ pub fn counter_on(node: &coremesh::NodeHandle, core: u16, hooks: &Arc<Hooks>) ->
     let h = hooks.clone();
     node.spawn_on(coremesh::CoreId(core), move || Counter::new(h)).wait().expect("spawn")
 }
+
+/// Sends `n` numbered `Seq` messages to `target` from each `(sender id, core)` of
+/// `node`, concurrently, waiting for room when a path is full; returns once all
+/// senders are done (at most `limit`).
+pub fn stream_seqs(
+    node: &coremesh::NodeHandle,
+    target: ActorRef<Counter>,
+    senders: &[(u32, u16)],
+    n: u64,
+    limit: std::time::Duration,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for &(sender, core) in senders {
+        let tx = tx.clone();
+        node.run_on(coremesh::CoreId(core), move || {
+            glommio::spawn_local(async move {
+                for seq in 0..n {
+                    target.send(Seq { sender, seq }).await.unwrap();
+                }
+                tx.send(()).unwrap();
+            })
+            .detach();
+        })
+        .wait()
+        .unwrap();
+    }
+    for _ in senders {
+        rx.recv_timeout(limit).expect("senders finish");
+    }
+}
