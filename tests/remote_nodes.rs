@@ -186,3 +186,55 @@ fn remote_spawn_needs_a_registered_type_and_publish_lookup_find_actors() {
     a.shutdown().unwrap();
     b.shutdown().unwrap();
 }
+
+/// Connections between two nodes that are still open, seen from `node`.
+fn open_connections(node: &Node) -> u64 {
+    let t = node.stats().total();
+    t.connections_opened - t.connections_closed
+}
+
+#[test]
+fn nodes_that_dial_each_other_at_once_keep_one_connection_per_core_pair() {
+    for round in 0..8 {
+        let (a, b) = (net_node(|b| b), net_node(|b| b));
+        let cores = a.cores().min(b.cores());
+        let start = std::sync::Barrier::new(2);
+        // Both connect at the same moment: core 0 dials by address, the other
+        // cores by node id as soon as core 0 is through.
+        let (ab, ba) = std::thread::scope(|s| {
+            let ab = s.spawn(|| {
+                start.wait();
+                a.connect(b.listen_addr()).wait()
+            });
+            let ba = s.spawn(|| {
+                start.wait();
+                b.connect(a.listen_addr()).wait()
+            });
+            (ab.join().unwrap(), ba.join().unwrap())
+        });
+        assert_eq!((ab, ba), (Ok(b.id()), Ok(a.id())), "round {round}");
+        // Traffic both ways on every core pair, from that pair's core.
+        for core in 0..cores as u16 {
+            for (from, to) in [(&a, &b), (&b, &a)] {
+                let r = counter_on(to, core, &hooks());
+                let got =
+                    on_core(from, CoreId(core), move || async move { r.ask(Add { n: 7 }).timeout(T).await });
+                assert_eq!(got, Ok(7), "round {round}, core {core}");
+            }
+        }
+        // Exactly one connection per core pair, seen from both ends, and it
+        // stays that way.
+        let settled =
+            wait_until(T, || open_connections(&a) == cores as u64 && open_connections(&b) == cores as u64);
+        std::thread::sleep(Duration::from_millis(50));
+        let (sa, sb) = (a.stats().total(), b.stats().total());
+        assert!(
+            settled && open_connections(&a) == cores as u64 && open_connections(&b) == cores as u64,
+            "round {round}: {cores} core pairs, but A has {} open and B {} (A {sa:?}, B {sb:?})",
+            open_connections(&a),
+            open_connections(&b),
+        );
+        a.shutdown().unwrap();
+        b.shutdown().unwrap();
+    }
+}

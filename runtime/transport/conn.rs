@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use coremesh_wire::{Decoder, FrameKind, Handshake, HandshakeError, PeerInfo, Progress};
+use coremesh_wire::{Decoder, FrameKind, Handshake, HandshakeError, PeerInfo, Progress, RefuseReason};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use std::os::unix::io::AsRawFd;
 
@@ -58,6 +58,17 @@ pub(crate) enum ConnError {
         /// What was wrong.
         reason: String,
     },
+    /// Both nodes dialed each other at once and this connection is the one
+    /// dropped: `ours` when this side refused it (a server), else the peer did.
+    #[error("duplicate connection with {addr} (both nodes dialed at once)")]
+    Duplicate {
+        /// The peer's address.
+        addr: String,
+        /// The peer, authenticated.
+        peer: PeerInfo,
+        /// Whether this side refused.
+        ours: bool,
+    },
     /// The handshake did not finish in time.
     #[error("handshake with {addr} timed out")]
     Timeout {
@@ -70,13 +81,20 @@ fn addr_of(stream: &TcpStream) -> String {
     stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "an unknown address".into())
 }
 
+/// A server's last word on an authenticated peer: `None` accepts it, a reason
+/// replaces the Accept with a Refuse (a duplicate of a connection being dialed).
+pub(crate) type Verdict<'a> = &'a dyn Fn(&PeerInfo) -> Option<RefuseReason>;
+
 /// Runs the handshake on `stream`. `first` holds the client's Hello (empty for a
-/// server). Returns the peer and any bytes that followed the handshake (frames).
+/// server); a server's `verdict` is asked once it has verified the client's proof.
+/// Returns the peer and any bytes that followed the handshake (frames). A client
+/// refused as a duplicate gets [`ConnError::Duplicate`] naming the peer.
 pub(crate) async fn handshake(
     stream: &mut TcpStream,
     mut hs: Handshake,
     first: Vec<u8>,
     timeout: Duration,
+    verdict: Option<Verdict<'_>>,
 ) -> Result<(PeerInfo, Vec<u8>), ConnError> {
     let addr = addr_of(stream);
     let io = |source| ConnError::Io { addr: addr.clone(), source };
@@ -103,7 +121,17 @@ pub(crate) async fn handshake(
         filled += n;
         loop {
             let mut out = Vec::new();
-            let step = hs.on_bytes(&buf[..filled], &mut out);
+            let mut step = hs.on_bytes(&buf[..filled], &mut out);
+            let refused = match &step {
+                // A server's `out` holds only its Accept now: replace it.
+                Ok((_, Progress::Done(peer))) => verdict.and_then(|v| v(peer)),
+                _ => None,
+            };
+            if let Some(reason) = refused {
+                out.clear();
+                Handshake::write_refuse(reason, &mut out);
+                step = Err(HandshakeError::Refused { reason });
+            }
             if !out.is_empty() {
                 // A refusal is sent too, so the peer can log which check failed.
                 let sent = stream.write_all(&out).await;
@@ -111,8 +139,12 @@ pub(crate) async fn handshake(
                     sent.map_err(io)?;
                 }
             }
-            let (consumed, progress) =
-                step.map_err(|source| ConnError::Handshake { addr: addr.clone(), source })?;
+            let (consumed, progress) = step.map_err(|source| match (&source, hs.verified_peer()) {
+                (HandshakeError::Refused { reason: RefuseReason::Duplicate }, Some(peer)) => {
+                    ConnError::Duplicate { addr: addr.clone(), peer: peer.clone(), ours: refused.is_some() }
+                }
+                _ => ConnError::Handshake { addr: addr.clone(), source },
+            })?;
             buf.copy_within(consumed..filled, 0);
             filled -= consumed;
             match progress {

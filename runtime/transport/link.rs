@@ -4,8 +4,11 @@
 //! Owns: the outbound bytes and the link's state. A send appends whole frames
 //! (coremesh-wire format) and wakes the writer, which sends everything queued in
 //! one `write`: many frames per syscall, flushed once the core has run the
-//! tasks that were ready. Must never: grow past its bound (a full link is an
-//! error or a wait for the sender), or accept frames once the link is down.
+//! tasks that were ready. Exactly one connection writes a link's frames (the
+//! first to [`Link::claim_writer`]); any other connection to the same peer is
+//! only read. Must never: grow past its bound (a full link is an error or a
+//! wait for the sender), accept frames once the link is down, or have two
+//! writers (frames of one pair would race on two sockets).
 
 use std::cell::{Cell, RefCell};
 use std::task::Waker;
@@ -32,6 +35,8 @@ pub(crate) struct Link {
     out_max: usize,
     writer: RefCell<Option<Waker>>,
     state: Cell<LinkState>,
+    writer_core: Cell<Option<u16>>,
+    dialing: Cell<Option<u16>>,
 }
 
 impl Link {
@@ -42,7 +47,40 @@ impl Link {
             out_max,
             writer: RefCell::new(None),
             state: Cell::new(LinkState::Connecting),
+            writer_core: Cell::new(None),
+            dialing: Cell::new(None),
         }
+    }
+
+    /// Makes the caller's connection (to the peer's core `peer_core`) the one
+    /// that writes this link's frames; false if another connection already does.
+    pub(crate) fn claim_writer(&self, peer_core: u16) -> bool {
+        if self.writer_core.get().is_some() {
+            return false;
+        }
+        self.writer_core.set(Some(peer_core));
+        true
+    }
+
+    /// Whether a connection writes this link's frames.
+    pub(crate) fn has_writer(&self) -> bool {
+        self.writer_core.get().is_some()
+    }
+
+    /// The peer core at the other end of the connection that writes this link.
+    pub(crate) fn writer_core(&self) -> Option<u16> {
+        self.writer_core.get()
+    }
+
+    /// The peer core this core's own dial for this link is handshaking with, if
+    /// one is in flight.
+    pub(crate) fn dialing(&self) -> Option<u16> {
+        self.dialing.get()
+    }
+
+    /// Records (or with `None` clears) a dial in flight to `peer_core`.
+    pub(crate) fn set_dialing(&self, peer_core: Option<u16>) {
+        self.dialing.set(peer_core);
     }
 
     pub(crate) fn state(&self) -> LinkState {

@@ -16,9 +16,14 @@
 //! Must never: block the core, or let bytes from a peer reach a handler before
 //! the network decoder and the handler-side validation checked them.
 //!
-//! Not yet done (see the issue notes): keeping exactly one connection when two
-//! nodes dial each other at the same moment (both survive today), heartbeats,
-//! and reconnecting.
+//! When two nodes dial each other at once, the connection dialed by the lower
+//! node id survives: the higher one's dial is refused as a duplicate after its
+//! handshake, before either side sent a frame on it, and the refused side's
+//! queued frames go out on the survivor (`wire/FORMAT.md`, "Simultaneous
+//! connect"). A link has at most one writing connection; any other connection
+//! from the same peer is only read.
+//!
+//! Not yet done: heartbeats and reconnecting.
 
 pub(crate) mod conn;
 pub(crate) mod directory;
@@ -77,6 +82,9 @@ type NodeMap<V> = HashMap<NodeId, V, std::hash::BuildHasherDefault<NodeIdHasher>
 #[derive(Default)]
 pub(crate) struct Transport {
     links: RefCell<NodeMap<Rc<Link>>>,
+    /// Addresses this core is dialing for `NodeHandle::connect` (the peer's
+    /// id is not known before its Hello).
+    dialing_addrs: RefCell<Vec<SocketAddr>>,
 }
 
 impl Transport {
@@ -129,8 +137,10 @@ impl CoreRt {
         glommio::spawn_local(async move {
             let result = core.dial(addr, peer_core, Some(l.clone())).await;
             if let Err(e) = result {
-                tracing::warn!(core = %core.core_id(), peer = %node, %addr, error = %e, "could not connect");
-                core.link_down(&l);
+                if !l.has_writer() {
+                    tracing::warn!(core = %core.core_id(), peer = %node, %addr, error = %e, "could not connect");
+                    core.link_down(&l);
+                }
             }
         })
         .detach();
@@ -139,26 +149,72 @@ impl CoreRt {
 
     /// Dials `addr` (the peer's core `peer_core`), runs the handshake, then runs
     /// the connection until it ends. `link` is the link waiting for it (dial by
-    /// node id); `None` to create one (dial by address). Returns the peer's node
-    /// id once the handshake is done; the connection then runs in its own task.
+    /// node id); `None` to find or create one (dial by address). Returns the
+    /// peer's node id once the handshake is done and the connection runs in its
+    /// own task, or, when the peer refused this dial as a duplicate of its own,
+    /// once the peer's connection is up here.
     pub(crate) async fn dial(
         self: &Rc<Self>,
         addr: SocketAddr,
         peer_core: u16,
         link: Option<Rc<Link>>,
     ) -> Result<NodeId, ConnError> {
-        let (node, link, reader, first) = self.dial_handshake(addr, peer_core, link).await?;
-        let core = self.clone();
-        glommio::spawn_local(async move { core.run_connection(link, reader, first).await }).detach();
-        Ok(node)
+        if let Some(l) = &link {
+            l.set_dialing(Some(peer_core));
+        } else {
+            self.transport.dialing_addrs.borrow_mut().push(addr);
+        }
+        let result = self.dial_handshake(addr, peer_core).await;
+        match &link {
+            Some(l) => l.set_dialing(None),
+            None => self.transport.dialing_addrs.borrow_mut().retain(|a| *a != addr),
+        }
+        match result {
+            Ok((node, stream, first)) => {
+                let link = link.or_else(|| self.transport.get(node)).unwrap_or_else(|| self.new_link(node));
+                let core = self.clone();
+                glommio::spawn_local(
+                    async move { core.run_connection(link, peer_core, stream, first).await },
+                )
+                .detach();
+                Ok(node)
+            }
+            Err(ConnError::Duplicate { peer, .. }) => {
+                let node = NodeId(peer.node_id);
+                tracing::debug!(core = %self.core_id(), peer = %node, "both nodes dialed; using the peer's connection");
+                self.wait_for_writer(node, self.handshake_timeout()).await?;
+                Ok(node)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits until this core's link to `node` has a connection writing it (the
+    /// peer's dial that won over ours), at most `timeout`.
+    async fn wait_for_writer(&self, node: NodeId, timeout: Duration) -> Result<(), ConnError> {
+        let deadline = crate::clock::now() + timeout;
+        loop {
+            if self.transport.get(node).is_some_and(|l| l.has_writer()) {
+                return Ok(());
+            }
+            if crate::clock::now() >= deadline {
+                return Err(ConnError::Timeout { addr: format!("node {node}") });
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    fn new_link(&self, node: NodeId) -> Rc<Link> {
+        let l = Rc::new(Link::new(node, LINK_OUT_BYTES_MAX));
+        self.transport.links.borrow_mut().insert(node, l.clone());
+        l
     }
 
     async fn dial_handshake(
         self: &Rc<Self>,
         addr: SocketAddr,
         peer_core: u16,
-        link: Option<Rc<Link>>,
-    ) -> Result<(NodeId, Rc<Link>, TcpStream, Vec<u8>), ConnError> {
+    ) -> Result<(NodeId, TcpStream, Vec<u8>), ConnError> {
         let io = |source| ConnError::Io { addr: addr.to_string(), source };
         let mut stream = TcpStream::connect_timeout(addr, self.handshake_timeout())
             .await
@@ -169,17 +225,29 @@ impl CoreRt {
         let hs =
             Handshake::client(self.local_info(peer_core), self.shared().config.cookie(), nonce, &mut hello)
                 .map_err(|source| ConnError::Handshake { addr: addr.to_string(), source })?;
-        let (peer, first) = conn::handshake(&mut stream, hs, hello, self.handshake_timeout()).await?;
+        let (peer, first) = conn::handshake(&mut stream, hs, hello, self.handshake_timeout(), None).await?;
         let node = self.learn_peer(&peer, addr.ip())?;
-        let link = match link {
-            Some(l) => l,
-            None => {
-                let l = Rc::new(Link::new(node, LINK_OUT_BYTES_MAX));
-                self.transport.links.borrow_mut().insert(node, l.clone());
-                l
-            }
-        };
-        Ok((node, link, stream, first))
+        Ok((node, stream, first))
+    }
+
+    /// Whether an inbound connection from `peer` (authenticated) duplicates a
+    /// connection of the same core pair: one that already writes this core's
+    /// link to the peer, or a dial this core has in flight to the same peer core
+    /// when this node's dial is the one to keep (the lower node id's).
+    fn refuse_as_duplicate(&self, peer: &coremesh_wire::PeerInfo, seen_from: std::net::IpAddr) -> bool {
+        let link = self.transport.get(NodeId(peer.node_id));
+        if link.as_ref().is_some_and(|l| l.writer_core() == Some(peer.core)) {
+            return true;
+        }
+        if self.node_id().0 >= peer.node_id {
+            return false;
+        }
+        let by_node = link.is_some_and(|l| !l.has_writer() && l.dialing() == Some(peer.core));
+        by_node
+            || decode_advert(&peer.advert, seen_from).is_ok_and(|record| {
+                let dialing = self.transport.dialing_addrs.borrow();
+                record.cores.get(usize::from(peer.core)).is_some_and(|a| dialing.contains(a))
+            })
     }
 
     /// Records a peer's listening addresses from its handshake.
@@ -195,9 +263,30 @@ impl CoreRt {
         Ok(node)
     }
 
-    /// Runs an established connection: a writer task for the link, the reader
-    /// here; when the reader ends, the link goes down.
-    async fn run_connection(self: Rc<Self>, link: Rc<Link>, stream: TcpStream, first: Vec<u8>) {
+    /// Runs an established connection. If it is the first to claim `link`, a
+    /// writer task sends the link's frames on it, and the link goes down when it
+    /// ends; otherwise it is only read (the peer writes on it).
+    async fn run_connection(
+        self: Rc<Self>,
+        link: Rc<Link>,
+        peer_core: u16,
+        stream: TcpStream,
+        first: Vec<u8>,
+    ) {
+        self.stats().connections_opened.add(1);
+        self.run_claimed(link, peer_core, stream, first).await;
+        self.stats().connections_closed.add(1);
+    }
+
+    async fn run_claimed(self: &Rc<Self>, link: Rc<Link>, peer_core: u16, stream: TcpStream, first: Vec<u8>) {
+        let decoder = self.network_decoder();
+        if !link.claim_writer(peer_core) {
+            let result = conn::run_reader(self.clone(), link.clone(), stream, first, decoder).await;
+            if let Err(e) = result {
+                tracing::warn!(core = %self.core_id(), peer = %link.peer, error = %e, "connection closed");
+            }
+            return;
+        }
         let (reader, writer) = match socket::split(stream) {
             Ok(halves) => halves,
             Err(e) => {
@@ -212,8 +301,7 @@ impl CoreRt {
             let _ = conn::run_writer(l, writer).await;
         })
         .detach();
-        let result =
-            conn::run_reader(self.clone(), link.clone(), reader, first, self.network_decoder()).await;
+        let result = conn::run_reader(self.clone(), link.clone(), reader, first, decoder).await;
         if let Err(e) = result {
             tracing::warn!(core = %self.core_id(), peer = %link.peer, error = %e, "connection closed");
         }
@@ -256,9 +344,18 @@ impl CoreRt {
             return;
         }
         let hs = Handshake::server(self.local_info(self.core_id().0), self.shared().config.cookie(), nonce);
-        let (peer, first) = match conn::handshake(&mut stream, hs, Vec::new(), self.handshake_timeout()).await
-        {
+        let verdict = |peer: &coremesh_wire::PeerInfo| {
+            self.refuse_as_duplicate(peer, seen_from).then_some(coremesh_wire::RefuseReason::Duplicate)
+        };
+        let timeout = self.handshake_timeout();
+        let done = conn::handshake(&mut stream, hs, Vec::new(), timeout, Some(&verdict)).await;
+        let (peer, first) = match done {
             Ok(done) => done,
+            Err(ConnError::Duplicate { peer, .. }) => {
+                tracing::debug!(core = %self.core_id(), peer = %NodeId(peer.node_id), "both nodes dialed; keeping ours");
+                self.stats().duplicate_connections.add(1);
+                return;
+            }
             Err(e) => {
                 tracing::warn!(core = %self.core_id(), error = %e, "inbound connection refused");
                 self.stats().refused_connections.add(1);
@@ -273,22 +370,11 @@ impl CoreRt {
                 return;
             }
         };
-        match self.transport.get(node) {
-            // This core already has its way to that node: this connection only
-            // brings frames in.
-            Some(existing) => {
-                let result =
-                    conn::run_reader(self.clone(), existing, stream, first, self.network_decoder()).await;
-                if let Err(e) = result {
-                    tracing::warn!(core = %self.core_id(), peer = %node, error = %e, "connection closed");
-                }
-            }
-            None => {
-                let link = Rc::new(Link::new(node, LINK_OUT_BYTES_MAX));
-                self.transport.links.borrow_mut().insert(node, link.clone());
-                self.run_connection(link, stream, first).await;
-            }
-        }
+        // The first connection to claim this core's link to the node writes it
+        // (this one, unless a dial of another core pair did); others are only
+        // read.
+        let link = self.transport.get(node).unwrap_or_else(|| self.new_link(node));
+        self.run_connection(link, peer.core, stream, first).await;
     }
 
     /// A Tell, Ask, Reply or ReplyError for this core, read from a peer.

@@ -91,6 +91,10 @@ pub enum RefuseReason {
     SelfConnection = 7,
     /// The peer's Hello has the wrong role (a client talking to a client).
     WrongRole = 8,
+    /// Both nodes dialed each other at once; the server keeps the connection its
+    /// own node dialed (the lower node id's) and refuses this one after
+    /// authenticating it. Sent by the runtime, not by [`Handshake`] itself.
+    Duplicate = 9,
 }
 
 impl RefuseReason {
@@ -105,6 +109,7 @@ impl RefuseReason {
             6 => Some(RefuseReason::Malformed),
             7 => Some(RefuseReason::SelfConnection),
             8 => Some(RefuseReason::WrongRole),
+            9 => Some(RefuseReason::Duplicate),
             _ => None,
         }
     }
@@ -214,6 +219,8 @@ pub struct Handshake {
     local: LocalInfo,
     cookie: Vec<u8>,
     nonce: [u8; NONCE_BYTES],
+    /// The peer, once its proof was verified (kept after a later refusal).
+    verified: Option<PeerInfo>,
 }
 
 impl std::fmt::Debug for Handshake {
@@ -241,8 +248,14 @@ impl Handshake {
         out: &mut Vec<u8>,
     ) -> Result<Handshake, HandshakeError> {
         check_local(&local)?;
-        let hs =
-            Handshake { role: Role::Client, state: State::AwaitHello, local, cookie: cookie.to_vec(), nonce };
+        let hs = Handshake {
+            role: Role::Client,
+            state: State::AwaitHello,
+            local,
+            cookie: cookie.to_vec(),
+            nonce,
+            verified: None,
+        };
         hs.write_hello(None, out);
         Ok(hs)
     }
@@ -255,7 +268,7 @@ impl Handshake {
             Ok(()) => State::AwaitHello,
             Err(e) => State::Failed(e),
         };
-        Handshake { role: Role::Server, state, local, cookie: cookie.to_vec(), nonce }
+        Handshake { role: Role::Server, state, local, cookie: cookie.to_vec(), nonce, verified: None }
     }
 
     /// Feed bytes received (from the start of the buffer of unconsumed bytes). Returns
@@ -280,14 +293,29 @@ impl Handshake {
                 Ok(None) => return Ok((consumed, Progress::NeedMore)),
                 Err(fail) => {
                     if let Some(reason) = fail.refuse {
-                        write_preamble(out, TYPE_REFUSE);
-                        out.push(reason as u8);
+                        Self::write_refuse(reason, out);
                     }
                     self.state = State::Failed(fail.error.clone());
                     return Err(fail.error);
                 }
             }
         }
+    }
+
+    /// The peer, once this side verified its proof: the client after the server's
+    /// Hello, the server after the client's Proof. It stays known after a later
+    /// failure (a client refused as a [`RefuseReason::Duplicate`] learns whom it
+    /// lost to).
+    pub fn verified_peer(&self) -> Option<&PeerInfo> {
+        self.verified.as_ref()
+    }
+
+    /// Writes a Refuse message with `reason` into `out`: for a refusal the caller
+    /// decides after the handshake (a server that replaces its Accept with
+    /// Refuse(Duplicate)).
+    pub fn write_refuse(reason: RefuseReason, out: &mut Vec<u8>) {
+        write_preamble(out, TYPE_REFUSE);
+        out.push(reason as u8);
     }
 
     /// Reads at most one message from the front of `bytes`. `Ok(None)`: need more;
@@ -325,6 +353,7 @@ impl Handshake {
                     return Err(Fail::refuse(RefuseReason::Cookie, HandshakeError::BadCookie));
                 }
                 write_preamble(out, TYPE_ACCEPT);
+                self.verified = Some(peer.clone());
                 self.state = State::Done(peer.clone());
                 Ok(Some(PROOF_MSG_BYTES))
             }
@@ -383,6 +412,7 @@ impl Handshake {
                 if !ok {
                     return Err(Fail::refuse(RefuseReason::Cookie, HandshakeError::BadCookie));
                 }
+                self.verified = Some(peer.clone());
                 let proof_c = self.prove(ROLE_CLIENT, &hello.nonce, peer.node_id);
                 write_preamble(out, TYPE_PROOF);
                 out.extend_from_slice(&proof_c);

@@ -164,6 +164,28 @@ fn frames_after_accept_are_not_consumed_and_done_is_sticky() {
 }
 
 #[test]
+fn a_duplicate_refusal_after_the_proof_leaves_the_client_knowing_its_peer() {
+    let (mut c, mut s, s_hello) = to_server_hello(COOKIE);
+    assert!(c.verified_peer().is_none() && s.verified_peer().is_none());
+    let mut proof = Vec::new();
+    c.on_bytes(&s_hello, &mut proof).unwrap();
+    assert_eq!(c.verified_peer().map(|p| p.node_id), Some(0xB));
+    let mut accept = Vec::new();
+    s.on_bytes(&proof, &mut accept).unwrap();
+    assert_eq!(s.verified_peer().map(|p| p.node_id), Some(0xA));
+    // The server's runtime replaces the Accept with Refuse(Duplicate).
+    let mut refuse = Vec::new();
+    Handshake::write_refuse(RefuseReason::Duplicate, &mut refuse);
+    assert_eq!(refuse, refuse_bytes(RefuseReason::Duplicate));
+    let mut out = Vec::new();
+    let error = HandshakeError::Refused { reason: RefuseReason::Duplicate };
+    assert_eq!(c.on_bytes(&refuse, &mut out), Err(error));
+    assert!(out.is_empty(), "a received Refuse is never answered");
+    assert_eq!(c.verified_peer().map(|p| p.node_id), Some(0xB));
+    assert_eq!(RefuseReason::from_u8(9), Some(RefuseReason::Duplicate));
+}
+
+#[test]
 fn hello_layout_matches_format_md() {
     let mut out = Vec::new();
     let local = client_info();
