@@ -1,44 +1,28 @@
 //! Local (one node) benches: `tell/same_core`, `ask/same_core_rtt`,
-//! `tell/cross_core`, `ask/cross_core_rtt`.
+//! `tell/cross_core`, `ask/cross_core_rtt`, and beside them ractor's
+//! `ractor/tell_same_core` (a tokio current_thread runtime pinned to the CPU
+//! of coremesh's core 0, sender and sink on it).
 //!
-//! All load is driven from a glommio task on worker core 0; the sink lives on
-//! core 0 (same core) or core 1 (cross core). Each criterion sample starts one
-//! task, which times its own loop and hands the `Duration` back through a std
-//! channel, so the bench thread never runs on the measured path.
+//! All coremesh load is driven from a glommio task on worker core 0; the sink
+//! lives on core 0 (same core) or core 1 (cross core). Each criterion sample
+//! runs one timed loop on the measured thread and hands its `Duration` back,
+//! so the bench thread never runs on the measured path. The workloads are
+//! `coremesh_bench::local` and `coremesh_bench::ractor_load`, the same code
+//! `coremesh-bench report` runs.
 //!
 //! Run: `cargo bench -p coremesh-bench --bench local`. After criterion's
 //! report, one `summary:` line per throughput bench gives messages per second
-//! over every sample it ran (warm-up included).
+//! over every sample it ran (warm-up included), then the same-core ratio
+//! coremesh / ractor.
 
 use std::cell::RefCell;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use coremesh::{Actor, ActorRef, Config, CoreId, Ctx, Handler, Node, TellError};
+use coremesh_bench::local::{MeshLocal, TELL_SAME_CORE};
+use coremesh_bench::measure::Stop;
+use coremesh_bench::ractor_load::{RactorLocal, TELL_SAME_CORE as RACTOR_TELL_SAME_CORE};
+use coremesh_bench::raw::allowed_cpus;
 use criterion::{Criterion, Throughput};
-
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-struct Add {
-    n: u64,
-}
-coremesh::message!(Add = "bench.Add");
-
-struct Sink {
-    total: u64,
-}
-impl Actor for Sink {}
-impl Handler<Add> for Sink {
-    type Reply = u64;
-    fn handle(&mut self, msg: &ArchivedAdd, _ctx: &mut Ctx<Self>) -> u64 {
-        self.total += msg.n.to_native();
-        self.total
-    }
-}
-coremesh::handlers!(Sink: Add);
-
-/// How long one sample may take before the bench gives up.
-const SAMPLE_LIMIT: Duration = Duration::from_secs(60);
-const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 
 thread_local! {
     /// Per throughput bench: (messages sent, time taken), summed over samples.
@@ -58,63 +42,17 @@ fn record(name: &'static str, msgs: u64, took: Duration) {
     });
 }
 
-/// Runs the future made by `make` as a task on core 0 and returns its output.
-fn on_core0<F>(node: &Node, make: impl FnOnce() -> F + Send + 'static) -> Duration
-where
-    F: std::future::Future<Output = Duration> + 'static,
-{
-    let (tx, rx) = mpsc::channel();
-    node.run_on(CoreId(0), move || {
-        glommio::spawn_local(async move {
-            let _ = tx.send(make().await);
-        })
-        .detach();
-    })
-    .wait()
-    .expect("core 0 accepts work");
-    rx.recv_timeout(SAMPLE_LIMIT).expect("sample finished in time")
-}
-
-/// Sends `iters` tells to `sink` (waiting for room only when a path is full),
-/// then one ask so that every tell has been handled before the clock stops.
-fn tell_burst(node: &Node, sink: ActorRef<Sink>, iters: u64) -> Duration {
-    on_core0(node, move || async move {
-        let start = std::time::Instant::now();
-        for _ in 0..iters {
-            match sink.tell(Add { n: 1 }) {
-                Ok(()) => {}
-                Err(TellError::MailboxFull { .. } | TellError::RingFull { .. }) => {
-                    sink.send(Add { n: 1 }).await.expect("send");
-                }
-                Err(e) => panic!("tell: {e}"),
-            }
-        }
-        sink.ask(Add { n: 0 }).timeout(ASK_TIMEOUT).await.expect("final ask");
-        start.elapsed()
-    })
-}
-
-/// `iters` asks to `sink`, one outstanding at a time.
-fn ask_loop(node: &Node, sink: ActorRef<Sink>, iters: u64) -> Duration {
-    on_core0(node, move || async move {
-        let start = std::time::Instant::now();
-        for _ in 0..iters {
-            sink.ask(Add { n: 1 }).timeout(ASK_TIMEOUT).await.expect("ask");
-        }
-        start.elapsed()
-    })
-}
-
 fn main() {
-    let two = Config::builder().build().map(|c| c.worker_cpus().len() >= 2).unwrap_or(false);
-    let cfg = if two { Config::builder().cores([0, 1]) } else { Config::builder().cores([0]) };
-    let node = Node::start(cfg.build().expect("config")).expect("node starts");
-    let sink0: ActorRef<Sink> = node.spawn_on(CoreId(0), || Sink { total: 0 }).wait().expect("spawn");
-    let sink1: Option<ActorRef<Sink>> =
-        two.then(|| node.spawn_on(CoreId(1), || Sink { total: 0 }).wait().expect("spawn"));
-    if !two {
+    let cpus = allowed_cpus().expect("reading the allowed CPUs");
+    let cpus: Vec<usize> = cpus.into_iter().take(2).collect();
+    let node = MeshLocal::start(&cpus).expect("node starts");
+    let sink0 = node.sink(0).expect("a sink on core 0");
+    let sink1 = node.sink(1);
+    if sink1.is_none() {
         println!("note: fewer than two CPUs are allowed; tell/cross_core and ask/cross_core_rtt skipped");
     }
+    // Pinned to the CPU of coremesh's core 0, like the coremesh sender and sink.
+    let ractor = RactorLocal::start(cpus.first().copied()).expect("ractor sink starts");
 
     let mut c = Criterion::default()
         .measurement_time(Duration::from_secs(3))
@@ -125,12 +63,12 @@ fn main() {
     // One iteration is one message, so criterion reports elements/s.
     let mut tell = c.benchmark_group("tell");
     tell.throughput(Throughput::Elements(1));
-    let targets = [("same_core", "tell/same_core", Some(sink0)), ("cross_core", "tell/cross_core", sink1)];
+    let targets = [("same_core", TELL_SAME_CORE, Some(sink0)), ("cross_core", "tell/cross_core", sink1)];
     for (id, name, sink) in targets {
         let Some(sink) = sink else { continue };
         tell.bench_function(id, |b| {
             b.iter_custom(|iters| {
-                let took = tell_burst(&node, sink, iters);
+                let took = node.tells(sink, Stop::Count(iters)).expect("coremesh tells").elapsed;
                 record(name, iters, took);
                 took
             })
@@ -138,21 +76,40 @@ fn main() {
     }
     tell.finish();
 
+    let mut vs = c.benchmark_group("ractor");
+    vs.throughput(Throughput::Elements(1));
+    vs.bench_function("tell_same_core", |b| {
+        b.iter_custom(|iters| {
+            let took = ractor.tells(Stop::Count(iters)).expect("ractor tells").elapsed;
+            record(RACTOR_TELL_SAME_CORE, iters, took);
+            took
+        })
+    });
+    vs.finish();
+
     // One iteration is one ask round trip.
     let mut ask = c.benchmark_group("ask");
     for (id, sink) in [("same_core_rtt", Some(sink0)), ("cross_core_rtt", sink1)] {
         let Some(sink) = sink else { continue };
-        ask.bench_function(id, |b| b.iter_custom(|iters| ask_loop(&node, sink, iters)));
+        ask.bench_function(id, |b| b.iter_custom(|iters| node.asks(sink, iters).expect("asks")));
     }
     ask.finish();
 
     c.final_summary();
 
     TOTALS.with(|t| {
-        for (name, msgs, took) in t.borrow().iter() {
+        let t = t.borrow();
+        let rate = |name: &str| {
+            t.iter().find(|e| e.0 == name).map(|e| e.1 as f64 / e.2.as_secs_f64().max(f64::MIN_POSITIVE))
+        };
+        for (name, msgs, took) in t.iter() {
             let rate = *msgs as f64 / took.as_secs_f64().max(f64::MIN_POSITIVE);
             println!("summary: {name} {:.1} M msg/s ({msgs} msgs in {took:.2?})", rate / 1e6);
         }
+        if let (Some(m), Some(r)) = (rate(TELL_SAME_CORE), rate(RACTOR_TELL_SAME_CORE)) {
+            println!("summary: same-core tell coremesh / ractor = {:.1}× (target ≥ 5×)", m / r);
+        }
     });
+    drop(ractor);
     node.shutdown().expect("shutdown");
 }

@@ -34,6 +34,11 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// A sink whose total starts at `start`.
+    pub fn new(start: u64) -> Sink {
+        Sink { total: start }
+    }
+
     /// The running total.
     pub fn total(&self) -> u64 {
         self.total

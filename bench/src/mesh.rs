@@ -9,7 +9,7 @@
 //! network failure: errors come back as `io::Error` naming the step.
 
 use std::future::Future;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use coremesh::{ActorRef, Config, ConfigError, CoreId, Handles, Message, Node, No
 
 use crate::actors::{Add, Kilo, Sink};
 use crate::alloc_count;
+use crate::measure::{self, Stop};
 use crate::raw::{Latencies, Throughput, IO_TIMEOUT};
 
 pub const ASK_RTT: &str = "remote/ask_rtt";
@@ -69,36 +70,20 @@ impl MeshClient {
         self.peer
     }
 
-    /// Sequential asks (`Add { n: 0 }`): a warm-up of a tenth of
-    /// `min_duration` (at most 200 ms), then every round trip timed until
-    /// `min_duration` has passed.
+    /// Sequential asks (`Add { n: 0 }`) timed by [`measure::rtt`].
     pub fn ask_rtt(&self, min_duration: Duration) -> io::Result<Latencies> {
         let sink = self.sink;
-        self.on_core0(min_duration, move || async move {
-            let warm_up = (min_duration / 10).min(Duration::from_millis(200));
-            let start = Instant::now();
-            while start.elapsed() < warm_up {
-                total(sink).await?;
-            }
-            let mut samples: Vec<u64> = Vec::with_capacity(1 << 16);
-            let start = Instant::now();
-            loop {
-                let t = Instant::now();
-                total(sink).await?;
-                let end = Instant::now();
-                samples.push(end.duration_since(t).as_nanos() as u64);
-                if end.duration_since(start) >= min_duration {
-                    break;
-                }
-            }
-            Latencies::from_samples(&mut samples).ok_or_else(|| io::Error::other("no samples taken"))
+        on_core0(&self.node, min_duration, move || async move {
+            measure::rtt(min_duration, || async move { total(sink).await.map(drop) })
+                .await?
+                .ok_or_else(|| io::Error::other("no samples taken"))
         })
     }
 
     /// Tells of `Add { n: 1 }` for at least `min_duration`, then one ask.
     pub fn tell_u64(&self, min_duration: Duration) -> io::Result<Throughput> {
         let sink = self.sink;
-        self.on_core0(min_duration, move || tells(sink, Add { n: 1 }, 1, 8, min_duration))
+        on_core0(&self.node, min_duration, move || tells(sink, Add { n: 1 }, 1, 8, Stop::After(min_duration)))
     }
 
     /// Tells of `Kilo` with [`KILO_BYTES`] of payload for at least
@@ -107,39 +92,39 @@ impl MeshClient {
         let sink = self.sink;
         let msg = Kilo { bytes: (0..KILO_BYTES).map(|i| i as u8).collect() };
         let (adds, bytes) = (KILO_BYTES as u64, KILO_BYTES as u64);
-        self.on_core0(min_duration, move || tells(sink, msg, adds, bytes, min_duration))
+        on_core0(&self.node, min_duration, move || tells(sink, msg, adds, bytes, Stop::After(min_duration)))
     }
 
     /// Shuts the client node down.
     pub fn shutdown(self) -> io::Result<()> {
         self.node.shutdown().map_err(|e| io::Error::other(format!("shutting the client node down: {e}")))
     }
+}
 
-    /// Runs the future `f` makes as a task on core 0 and waits for its output,
-    /// at most `min_duration` + [`SLACK`].
-    fn on_core0<T, F>(&self, min_duration: Duration, f: impl FnOnce() -> F + Send + 'static) -> io::Result<T>
-    where
-        T: Send + 'static,
-        F: Future<Output = io::Result<T>> + 'static,
-    {
-        let (tx, rx) = mpsc::channel();
-        self.node
-            .run_on(CoreId(0), move || {
-                glommio::spawn_local(async move {
-                    let _ = tx.send(f().await);
-                })
-                .detach();
-            })
-            .wait()
-            .map_err(|e| io::Error::other(format!("starting the measurement on core 0: {e}")))?;
-        let limit = min_duration + SLACK;
-        rx.recv_timeout(limit).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("the measurement did not finish within {limit:?}"),
-            )
-        })?
-    }
+/// Runs the future `f` makes as a task on `node`'s core 0 and waits for its
+/// output, at most `min_duration` + [`SLACK`].
+pub fn on_core0<T, F>(
+    node: &Node,
+    min_duration: Duration,
+    f: impl FnOnce() -> F + Send + 'static,
+) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = io::Result<T>> + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    node.run_on(CoreId(0), move || {
+        glommio::spawn_local(async move {
+            let _ = tx.send(f().await);
+        })
+        .detach();
+    })
+    .wait()
+    .map_err(|e| io::Error::other(format!("starting the measurement on core 0: {e}")))?;
+    let limit = min_duration + SLACK;
+    rx.recv_timeout(limit).map_err(|_| {
+        io::Error::new(io::ErrorKind::TimedOut, format!("the measurement did not finish within {limit:?}"))
+    })?
 }
 
 /// The sink's total, by one ask of `Add { n: 0 }`.
@@ -148,15 +133,15 @@ async fn total(sink: ActorRef<Sink>) -> io::Result<u64> {
 }
 
 /// Tells `msg` (each adds `adds` to the sink's total and carries `bytes` of
-/// payload) for at least `min_duration`, waiting with `send` whenever a path
-/// is full, then asks once so every tell was handled before the clock stops,
-/// and checks the total grew by exactly what was sent.
-async fn tells<M>(
+/// payload) until `stop`, waiting with `send` whenever a path is full, then
+/// asks once so every tell was handled before the clock stops, and checks the
+/// total grew by exactly what was sent.
+pub async fn tells<M>(
     sink: ActorRef<Sink>,
     msg: M,
     adds: u64,
     bytes: u64,
-    min_duration: Duration,
+    stop: Stop,
 ) -> io::Result<Throughput>
 where
     M: Message + Clone,
@@ -166,7 +151,8 @@ where
     let mut sent: u64 = 0;
     let start = Instant::now();
     loop {
-        for _ in 0..TELL_BATCH {
+        let batch = stop.next_batch(sent, TELL_BATCH);
+        for _ in 0..batch {
             match sink.tell_ref(&msg) {
                 Ok(()) => {}
                 Err(
@@ -175,8 +161,8 @@ where
                 Err(e) => return Err(io::Error::other(format!("tell: {e}"))),
             }
         }
-        sent += TELL_BATCH;
-        if start.elapsed() >= min_duration {
+        sent += batch;
+        if stop.done(sent, start) {
             break;
         }
     }
@@ -189,14 +175,7 @@ where
             format!("sink total grew by {}, expected {expected}", after.wrapping_sub(before)),
         ));
     }
-    let secs = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
-    Ok(Throughput {
-        records_per_s: sent as f64 / secs,
-        mb_per_s: (sent * bytes) as f64 / secs / 1e6,
-        records: sent,
-        bytes: sent * bytes,
-        elapsed,
-    })
+    Ok(Throughput::new(sent, sent * bytes, elapsed))
 }
 
 /// The peer node's config: listening on `listen`, one worker core on `cpu`
@@ -220,19 +199,7 @@ pub fn serve(config: Config, count_allocs: bool) -> io::Result<()> {
     let node = Node::start(config).map_err(|e| io::Error::other(format!("starting the node: {e}")))?;
     node.register_remote::<Sink>();
     let handle = node.handle();
-    std::thread::Builder::new().name("stdin-watch".into()).spawn(move || {
-        let mut stdin = io::stdin().lock();
-        let mut buf = [0u8; 512];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        handle.request_shutdown();
-    })?;
+    crate::process::on_stdin_eof(move || handle.request_shutdown())?;
     let (addr, id) = (node.listen_addr(), node.id().0);
     let mut printed = Ok(());
     node.run_until_signal_with(|| {

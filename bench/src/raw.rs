@@ -2,24 +2,20 @@
 //! printed beside: blocking ping-pong, busy-poll ping-pong and a packed
 //! record stream, each against a `coremesh-bench raw-peer` process.
 //!
-//! It owns the client sockets and the peer child process it spawns (killed
-//! and reaped on drop). It must never block without a timeout, never panic on
+//! It owns the client sockets (the peer processes are [`crate::process`]'s).
+//! It must never block without a timeout, never panic on
 //! a network or peer failure (every error is an `io::Error` with context), and
 //! never use coremesh itself: these are the numbers coremesh is judged by.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::measure;
 pub use crate::pin::{allowed_cpus, pin_current_thread};
 
 /// Bound on every blocking read, write and connect, and on every spin wait.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long [`spawn_peer`] waits for the peer's `listening` line.
-pub const PEER_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Size of one ping and of its echo.
 pub const PING_BYTES: usize = 8;
 /// Default size of one stream `write` (records are packed into it).
@@ -100,140 +96,18 @@ pub struct Throughput {
     pub elapsed: Duration,
 }
 
-/// A `raw-peer` or `peer` child process; killed and reaped on drop.
-pub struct PeerProcess {
-    child: Child,
-    addr: SocketAddr,
-    /// Kept open so the peer never writes into a closed pipe.
-    _stdout: Option<BufReader<ChildStdout>>,
-    /// A coremesh `peer` runs until this closes.
-    stdin: Option<ChildStdin>,
-}
-
-impl PeerProcess {
-    /// The address the peer printed in its `listening` line.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Closes the peer's stdin (a coremesh `peer` then shuts down cleanly and
-    /// prints what it has to say at exit) and waits up to `timeout` for it to
-    /// exit; kills it after that.
-    pub fn finish(mut self, timeout: Duration) -> io::Result<ExitStatus> {
-        drop(self.stdin.take());
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            if start.elapsed() > timeout {
-                self.child.kill()?;
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("peer did not exit within {timeout:?} of its stdin closing; killed"),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
+impl Throughput {
+    /// `records` carrying `bytes` of payload in all, over `elapsed`.
+    pub fn new(records: u64, bytes: u64, elapsed: Duration) -> Throughput {
+        let secs = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+        Throughput {
+            records_per_s: records as f64 / secs,
+            mb_per_s: bytes as f64 / secs / 1e6,
+            records,
+            bytes,
+            elapsed,
         }
     }
-}
-
-impl Drop for PeerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Finds the `coremesh-bench` binary: the current executable itself, or a
-/// file of that name in one of its three nearest parent directories (a bench
-/// runs from `target/release/deps/`, the binary is in `target/release/`).
-/// Benches and integration tests should prefer `env!("CARGO_BIN_EXE_coremesh-bench")`.
-pub fn find_peer_exe() -> io::Result<PathBuf> {
-    let exe = std::env::current_exe().map_err(|e| context(e, "locating the current executable"))?;
-    let name = format!("coremesh-bench{}", std::env::consts::EXE_SUFFIX);
-    if exe.file_name().is_some_and(|f| f == name.as_str()) {
-        return Ok(exe);
-    }
-    for dir in exe.ancestors().skip(1).take(3) {
-        let candidate = dir.join(&name);
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("no {name} next to {} (build it: cargo build -p coremesh-bench --release)", exe.display()),
-    ))
-}
-
-/// Starts `coremesh-bench raw-peer` (found by [`find_peer_exe`]) on
-/// 127.0.0.1, pinned to `cpu` if given.
-pub fn spawn_local_peer(cpu: Option<usize>) -> io::Result<PeerProcess> {
-    spawn_peer(&find_peer_exe()?, cpu)
-}
-
-/// Starts `exe raw-peer --listen 127.0.0.1:0 [--cpu N]` and waits up to
-/// [`PEER_START_TIMEOUT`] for its `listening <addr>` line.
-pub fn spawn_peer(exe: &Path, cpu: Option<usize>) -> io::Result<PeerProcess> {
-    spawn_child(exe, &["raw-peer", "--listen", "127.0.0.1:0"], cpu, false)
-}
-
-/// Starts `exe peer --listen 127.0.0.1:0 [--cpu N] [--count-allocs]` (a
-/// coremesh node serving the bench `Sink`) and waits up to
-/// [`PEER_START_TIMEOUT`] for its `listening <addr> <node id>` line. It runs
-/// until [`PeerProcess::finish`] closes its stdin, or is killed on drop.
-pub fn spawn_coremesh_peer(exe: &Path, cpu: Option<usize>, count_allocs: bool) -> io::Result<PeerProcess> {
-    let mut args = vec!["peer", "--listen", "127.0.0.1:0"];
-    if count_allocs {
-        args.push("--count-allocs");
-    }
-    spawn_child(exe, &args, cpu, true)
-}
-
-fn spawn_child(exe: &Path, args: &[&str], cpu: Option<usize>, pipe_stdin: bool) -> io::Result<PeerProcess> {
-    let mut cmd = Command::new(exe);
-    cmd.args(args);
-    if let Some(cpu) = cpu {
-        cmd.args(["--cpu", &cpu.to_string()]);
-    }
-    let stdin = if pipe_stdin { Stdio::piped() } else { Stdio::null() };
-    cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    let mut child = cmd.spawn().map_err(|e| context(e, &format!("starting {}", exe.display())))?;
-    let stdout = child.stdout.take();
-    let stdin = child.stdin.take();
-    // From here on, dropping `peer` kills the child on every error path.
-    let mut peer = PeerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), _stdout: None, stdin };
-    let stdout = stdout.ok_or_else(|| io::Error::other("peer stdout was not captured"))?;
-
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let got = reader.read_line(&mut line).map(|_| line);
-        let _ = tx.send((got, reader));
-    });
-    let (line, reader) = match rx.recv_timeout(PEER_START_TIMEOUT) {
-        Ok((got, reader)) => (got.map_err(|e| context(e, "reading the peer's listening line"))?, reader),
-        Err(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("peer printed no listening line within {PEER_START_TIMEOUT:?}"),
-            ))
-        }
-    };
-    peer._stdout = Some(reader);
-    peer.addr = line
-        .trim()
-        .strip_prefix("listening ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("peer said {line:?}")))?;
-    Ok(peer)
 }
 
 /// Resolves `host:port` to its first address.
@@ -303,15 +177,7 @@ pub fn stream(
     if got != bytes {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("peer got {got} of {bytes} bytes")));
     }
-    let records = writes * per_write as u64;
-    let secs = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
-    Ok(Throughput {
-        records_per_s: records as f64 / secs,
-        mb_per_s: bytes as f64 / secs / 1e6,
-        records,
-        bytes,
-        elapsed,
-    })
+    Ok(Throughput::new(writes * per_write as u64, bytes, elapsed))
 }
 
 /// Writes all of `buf` to a non-blocking socket, spinning on `WouldBlock`
@@ -367,32 +233,22 @@ fn connect(addr: SocketAddr, mode: Mode) -> io::Result<TcpStream> {
     Ok(s)
 }
 
-/// Runs `round_trip(seq)` for a warm-up (a tenth of `min_duration`, at most
-/// 200 ms), then times each call until `min_duration` has passed.
+/// Runs `round_trip(seq)` as [`measure::rtt`] does (warm-up, then each call
+/// timed until `min_duration` has passed), on this thread: every round trip
+/// here blocks, so the loop's future is ready at its first poll.
 fn measure_rtt(
     min_duration: Duration,
     mut round_trip: impl FnMut(u64) -> io::Result<()>,
 ) -> io::Result<Latencies> {
     let mut seq: u64 = 0;
-    let warm_up = (min_duration / 10).min(Duration::from_millis(200));
-    let start = Instant::now();
-    while start.elapsed() < warm_up {
-        round_trip(seq)?;
+    let run = measure::rtt(min_duration, || {
+        let done = round_trip(seq);
         seq += 1;
-    }
-    let mut samples: Vec<u64> = Vec::with_capacity(1 << 16);
-    let start = Instant::now();
-    loop {
-        let t = Instant::now();
-        round_trip(seq)?;
-        let end = Instant::now();
-        seq += 1;
-        samples.push(end.duration_since(t).as_nanos() as u64);
-        if end.duration_since(start) >= min_duration {
-            break;
-        }
-    }
-    Latencies::from_samples(&mut samples).ok_or_else(|| io::Error::other("no samples taken"))
+        std::future::ready(done)
+    });
+    measure::ready_now(run)
+        .ok_or_else(|| io::Error::other("a blocking round trip loop was not ready at once"))??
+        .ok_or_else(|| io::Error::other("no samples taken"))
 }
 
 fn check_echo(seq: u64, echo: [u8; PING_BYTES]) -> io::Result<()> {

@@ -1,15 +1,19 @@
-//! Runs the four raw baselines against one peer and renders them as a
-//! markdown table, with the host facts every published figure needs
-//! (CPU model, kernel, pinning).
+//! Runs the four raw baselines against one peer and renders figures as
+//! markdown: the table of every figure, and [`document`], the whole printed
+//! result of the remote bench and of `coremesh-bench report` (host facts,
+//! setup and pinning, every figure, the verdict against raw TCP and the
+//! comparison with ractor).
 //!
-//! It owns formatting only; the measuring lives in [`crate::raw`]. It must
-//! never print partial tables on error: a failed baseline aborts the run with
+//! It owns formatting only; the measuring lives in [`crate::raw`],
+//! [`crate::mesh`], [`crate::ractor_load`] and [`crate::local`]. It must
+//! never print partial tables on error: a failed figure aborts the run with
 //! the error naming it.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::compare;
 use crate::raw::{self, Latencies, Throughput};
 
 /// One measured figure.
@@ -106,4 +110,33 @@ pub fn host_line() -> String {
         .unwrap_or_else(|_| "unknown".into());
     let cpus = raw::allowed_cpus().map(|c| c.len().to_string()).unwrap_or_else(|_| "?".into());
     format!("host: {model}, {cpus} cpus allowed, linux {kernel}")
+}
+
+/// The whole printed result: `host` (see [`host_line`]), the setup lines
+/// (peers and pinning), the run time, every figure, then the verdict table
+/// (coremesh / raw TCP) and the comparison with ractor, each where any of
+/// its figures was measured.
+pub fn document(host: &str, setup: &[String], min: Duration, rows: &[Row]) -> String {
+    let mut out = format!("{host}\n");
+    for line in setup {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "each figure >= {} s (ping-pongs and asks after a warm-up)\n\n",
+        min.as_secs_f64()
+    ));
+    out.push_str(&markdown_table(rows));
+    let has = |names: &[&str]| rows.iter().any(|r| names.contains(&r.name));
+    if has(&crate::mesh::FIGURES) {
+        out.push_str("\ncoremesh against raw TCP:\n\n");
+        out.push_str(&compare::verdict_table(rows));
+    }
+    if has(&crate::ractor_load::FIGURES) || has(&[crate::ractor_load::TELL_SAME_CORE]) {
+        out.push_str(
+            "\ncoremesh against ractor + ractor_cluster (same workloads, same pinning, same run):\n\n",
+        );
+        out.push_str(&compare::versus_table(rows));
+    }
+    out
 }
