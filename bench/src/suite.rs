@@ -74,9 +74,10 @@ pub struct Plan {
     pub count_allocs: bool,
     /// The `coremesh-bench` binary the peers are started from.
     exe: PathBuf,
-    raw_peer: Option<SocketAddr>,
-    mesh_peer: Option<SocketAddr>,
-    ractor_peer: Option<SocketAddr>,
+    /// Each external peer, with the variable it came from.
+    raw_peer: Option<(SocketAddr, &'static str)>,
+    mesh_peer: Option<(SocketAddr, &'static str)>,
+    ractor_peer: Option<(SocketAddr, &'static str)>,
     /// Printed above the tables (such as: nothing could be pinned).
     pub notes: Vec<String>,
 }
@@ -95,12 +96,14 @@ impl Plan {
             })?,
             (None, None) => default_secs,
         };
-        let addr = |(var, v): (&'static str, String)| {
-            raw::resolve(&v).map_err(|e| SuiteError::Env { var, value: v, reason: e.to_string() })
+        let addr = |(var, v): (&'static str, String)| match raw::resolve(&v) {
+            Ok(a) => Ok((a, var)),
+            Err(e) => Err(SuiteError::Env { var, value: v, reason: e.to_string() }),
         };
         let raw_peer = env(PEER_VAR).map(addr).transpose()?;
         let at = |offset: u16| {
-            raw_peer.and_then(|a| a.port().checked_add(offset).map(|p| SocketAddr::new(a.ip(), p)))
+            let (a, _) = raw_peer?;
+            Some((SocketAddr::new(a.ip(), a.port().checked_add(offset)?), PEER_VAR))
         };
         let mesh_peer = env(PEER_COREMESH_VAR).map(addr).transpose()?.or_else(|| at(1));
         let ractor_peer = env(PEER_RACTOR_VAR).map(addr).transpose()?.or_else(|| at(2));
@@ -144,9 +147,9 @@ impl Plan {
     }
 
     /// The peer of `kind`: the external one if named, else a local child.
-    fn peer(&self, kind: PeerKind, external: Option<SocketAddr>, var: &str) -> Result<Peer, SuiteError> {
+    fn peer(&self, kind: PeerKind, external: Option<(SocketAddr, &str)>) -> Result<Peer, SuiteError> {
         let name = kind.subcommand();
-        if let Some(addr) = external {
+        if let Some((addr, var)) = external {
             return Ok(Peer { addr, child: None, line: format!("external {name} at {addr} ({var})") });
         }
         let extra: &[&str] =
@@ -164,7 +167,7 @@ impl Plan {
         if !report::BASELINES.iter().any(|n| wanted(n)) {
             return Ok(());
         }
-        let peer = self.peer(PeerKind::Raw, self.raw_peer, PEER_VAR)?;
+        let peer = self.peer(PeerKind::Raw, self.raw_peer)?;
         out.setup.push(format!("raw: {}, {}", peer.line, self.pinning_for(&peer)));
         // On a thread of its own: pinning narrows the affinity of the pinned
         // thread and of every process it spawns, and more peers come next.
@@ -184,7 +187,7 @@ impl Plan {
         if !mesh::FIGURES.iter().any(|n| wanted(n)) {
             return Ok(());
         }
-        let peer = self.peer(PeerKind::Coremesh, self.mesh_peer, PEER_COREMESH_VAR)?;
+        let peer = self.peer(PeerKind::Coremesh, self.mesh_peer)?;
         let listen = SocketAddr::new(Self::listen_ip(peer.child.is_none()), 0);
         let client =
             MeshClient::connect(peer.addr, self.client_cpu, listen).map_err(step("coremesh client"))?;
@@ -215,7 +218,7 @@ impl Plan {
         if !ractor_load::FIGURES.iter().any(|n| wanted(n)) {
             return Ok(());
         }
-        let peer = self.peer(PeerKind::Ractor, self.ractor_peer, PEER_RACTOR_VAR)?;
+        let peer = self.peer(PeerKind::Ractor, self.ractor_peer)?;
         let listen = Self::listen_ip(peer.child.is_none());
         let client = RactorClient::connect(peer.addr, self.client_cpu, listen)
             .map_err(ractor_step("ractor client"))?;
