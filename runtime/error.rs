@@ -47,6 +47,15 @@ pub enum TellError {
         /// The node.
         node: NodeId,
     },
+    /// The target's node is no longer a member of the cluster: it was declared
+    /// down, it left, or it was restarted (a restarted node has a new node id, so
+    /// refs to the old one never work again; a node that was only declared down
+    /// may rejoin under its id).
+    #[error("{node} is gone from the cluster (down, left, or restarted under a new node id)")]
+    NodeGone {
+        /// The node.
+        node: NodeId,
+    },
     /// The connection to the target's node holds its bound of queued bytes.
     #[error("connection to {node} has {bytes} bytes queued, its bound; nothing was enqueued")]
     LinkFull {

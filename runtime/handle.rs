@@ -64,6 +64,8 @@ pub(crate) struct NodeShared {
     pub ports: Mutex<Vec<u16>>,
     /// Remotely spawnable actor types and published names.
     pub registry: crate::system::Registry,
+    /// Who is in the cluster, shared with the control thread.
+    pub membership: crate::membership::MembershipShared,
 }
 
 impl NodeShared {
@@ -111,6 +113,10 @@ impl std::fmt::Debug for NodeHandle {
 impl NodeHandle {
     pub(crate) fn from_shared(shared: Arc<NodeShared>) -> Self {
         NodeHandle { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<NodeShared> {
+        &self.shared
     }
 
     /// This node's id.
@@ -234,7 +240,7 @@ impl NodeHandle {
         msg: &M,
     ) -> Result<AlignedVec<16>, TellError> {
         if to.node != self.shared.id && self.shared.directory.get(to.node).is_none() {
-            return Err(TellError::UnknownNode { node: to.node });
+            return Err(self.shared.directory.unreachable(to.node));
         }
         if to.node == self.shared.id && usize::from(to.core.0) >= self.cores() {
             return Err(TellError::NoSuchCore { actor: to, core: to.core.0, cores: self.cores() });
@@ -293,6 +299,8 @@ impl NodeHandle {
             glommio::spawn_local(async move {
                 let result = core.dial(addr, 0, None).await.map_err(|e| ConnectError::Failed(e.to_string()));
                 if let Ok(node) = result {
+                    let joined = crate::membership::ControlEvent::Joined(addr);
+                    handle.shared.membership.report(joined);
                     for i in 1..handle.cores() {
                         // Fire and forget: the answer is not awaited.
                         drop(handle.run_on(CoreId(i as u16), move || {

@@ -83,8 +83,23 @@
 //! - A closed connection fails every ask this core has in flight to that node
 //!   with `ConnectionLost` at once (`tests/remote.rs::a_killed_peer_*`).
 //! - A node id is random per process start: a restarted process is a new node.
-//! - Not yet: heartbeats, reconnecting, and keeping exactly one connection when
-//!   two nodes dial each other at the same moment (both connections are used).
+//! - When two nodes dial each other at once, one connection per core pair
+//!   survives (the lower node id's dial). Connection heartbeats detect a peer
+//!   that stopped answering; see "Membership" below.
+//!
+//! ## Membership
+//! - The control thread runs SWIM (foca) over UDP on core 0's address and
+//!   port: a node joins with `COREMESH_SEEDS` naming any member (or
+//!   `NodeHandle::connect`), every member's id, address and core ports travel
+//!   with the gossip, and worker cores dial new members and drop gone ones by
+//!   themselves. Gossip packets carry an HMAC tag keyed with the cookie.
+//! - [`NodeHandle::cluster_state`], [`NodeHandle::wait_for`] and
+//!   [`NodeHandle::subscribe`] ([`MemberEvent`]: up, left, down).
+//! - A peer that sends nothing for `COREMESH_CONNECTION_TIMEOUT_MS` (every core
+//!   pings its peers every `COREMESH_HEARTBEAT_MS`) is declared down; a closed
+//!   connection whose node does not answer a probe is declared down at once;
+//!   `shutdown` announces a leave. Every ask in flight to a node that is lost
+//!   ends with `ConnectionLost`. The incarnation rule is in [`membership`].
 //!
 //! ## Where the code differs from `DESIGN.md`
 //! - Ask frames carry a 32-byte extension (deadline, asking node, asking core)
@@ -136,6 +151,7 @@ pub mod error;
 mod handle;
 mod ids;
 pub mod local;
+pub mod membership;
 mod message;
 mod node;
 mod reply;
@@ -154,6 +170,7 @@ pub use dispatch::Owned;
 pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
 pub use handle::NodeHandle;
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
+pub use membership::{ClusterState, Member, MemberEvent, MemberStatus, Subscription, WaitTimeout};
 pub use message::{Message, Reply, Wire};
 pub use node::Node;
 pub use send::{Ask, Handles};

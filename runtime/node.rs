@@ -1,7 +1,7 @@
 //! Starting and stopping a node: [`Node`].
 //!
 //! Owns: the worker threads (one glommio `LocalExecutor` pinned per worker CPU),
-//! the control thread (pinned with core_affinity; it will run membership), the
+//! the control thread (pinned with core_affinity; it runs membership), the
 //! mesh of rings between the workers, and clean shutdown on request or on
 //! SIGINT/SIGTERM. Must never: return from `shutdown` while a worker thread
 //! still runs, or start a node whose workers could not all be pinned.
@@ -99,8 +99,10 @@ impl Node {
                 }
             }
         }
+        let id = random_node_id();
         let shared = Arc::new(NodeShared {
-            id: random_node_id(),
+            id,
+            membership: crate::membership::MembershipShared::new(id),
             // At most 1 GiB (checked by the config), so it fits the wire's u32.
             max_payload_bytes: config.max_frame_bytes() as u32,
             cores: (0..n)
@@ -160,6 +162,7 @@ impl Node {
                     let sys = rt.spawn(crate::system::SystemActor { shared: rt.shared().clone() });
                     debug_assert_eq!((sys.id().slot, sys.id().generation), (0, 1));
                     glommio::spawn_local(rt.clone().accept_loop(listener.0)).detach();
+                    glommio::spawn_local(rt.clone().heartbeat_loop()).detach();
                     let _ = ready.send(Ok((core, listener.1)));
                     run_service(rt).await
                 }))
@@ -200,7 +203,21 @@ impl Node {
     }
 
     fn start_control(&mut self, config: &Config) -> Result<(), NodeError> {
+        use crate::membership::control;
         let cpu = config.control_cpu();
+        let shared = self.handle.shared().clone();
+        let port = shared.listen_ports().first().copied().unwrap_or(0);
+        let addr = std::net::SocketAddr::new(config.listen().ip(), port);
+        let socket = control::bind(addr).map_err(|e| NodeError::Listen {
+            core: CoreId(0),
+            addr: format!("{addr} (UDP, gossip)"),
+            reason: e.to_string(),
+        })?;
+        let ip = control::advertised_ip(config.listen(), config.seeds());
+        let (events_tx, events_rx) = mpsc::channel();
+        let control = control::Control::new(shared.clone(), socket, ip, events_rx)
+            .map_err(|reason| NodeError::Control { cpu, reason })?;
+        shared.membership.set_control(Some(events_tx));
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let h = std::thread::Builder::new()
@@ -211,9 +228,7 @@ impl Node {
                     return;
                 }
                 let _ = ready_tx.send(Ok(()));
-                // Membership (SWIM) runs here once clustering lands; until then the
-                // thread only waits for shutdown.
-                let _ = stop_rx.recv();
+                control.run(stop_rx);
             })
             .map_err(|e| NodeError::Control { cpu, reason: e.to_string() })?;
         match ready_rx.recv_timeout(START_TIMEOUT) {
@@ -260,6 +275,13 @@ impl Node {
     }
 
     fn stop_threads(&mut self) -> Result<(), NodeError> {
+        // Leave the cluster first, while the connections are still up, so that
+        // peers see MemberLeft rather than a closed connection.
+        if let Some((h, stop)) = self.control.take() {
+            let _ = stop.send(());
+            let _ = h.join();
+        }
+        self.handle.shared().membership.set_control(None);
         self.handle.request_shutdown();
         let mut result = Ok(());
         for (core, h) in self.workers.drain(..) {
@@ -282,10 +304,6 @@ impl Node {
                     result = result.and(Err(NodeError::WorkerPanicked { core, reason }));
                 }
             }
-        }
-        if let Some((h, stop)) = self.control.take() {
-            let _ = stop.send(());
-            let _ = h.join();
         }
         result
     }

@@ -1,4 +1,5 @@
-//! The node's own actor on every core: remote spawn and name lookup.
+//! The node's own actor on every core: remote spawn, name lookup and
+//! heartbeat answers.
 //!
 //! Owns: [`RemoteSpawn`] (actor types that other nodes may spawn here), the
 //! registry of their factories and of published names (node-wide, behind a
@@ -109,7 +110,11 @@ pub(crate) struct Spawn {
 pub(crate) struct Lookup {
     pub name: String,
 }
-crate::message!(Spawn = "coremesh.sys.Spawn", Lookup = "coremesh.sys.Lookup");
+/// A connection heartbeat: the asking core learns the node is alive when the
+/// reply comes back (`transport/heartbeat.rs`).
+#[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct Ping;
+crate::message!(Spawn = "coremesh.sys.Spawn", Lookup = "coremesh.sys.Lookup", Ping = "coremesh.sys.Ping");
 
 /// The node's own actor, first on every core.
 pub(crate) struct SystemActor {
@@ -138,7 +143,11 @@ impl Handler<Lookup> for SystemActor {
         self.shared.registry.lookup(msg.name.as_str())
     }
 }
-crate::handlers!(SystemActor: Spawn, Lookup);
+impl Handler<Ping> for SystemActor {
+    type Reply = ();
+    fn handle(&mut self, _msg: &ArchivedPing, _ctx: &mut Ctx<Self>) {}
+}
+crate::handlers!(SystemActor: Spawn, Lookup, Ping);
 
 /// The address of the system actor of `node`'s `core`.
 pub(crate) fn system_actor(node: NodeId, core: CoreId) -> crate::ids::ActorRef<SystemActor> {

@@ -2,10 +2,11 @@
 //!
 //! Owns: the command line of a standalone node. `coremesh-node serve` starts a
 //! node from the `COREMESH_*` environment, spawns one `Echo` actor per core,
-//! prints `ready <node-id> <cores> <listen-addr> <core.slot.generation>…` and
-//! runs until SIGINT/SIGTERM, then shuts
-//! down and prints `stopped <n>` with the number of stop hooks that ran. Must
-//! never: panic on a bad environment value (it prints the error and exits 2).
+//! prints `ready <node-id> <cores> <listen-addr> <core.slot.generation>…`, then
+//! one line per membership event (`member up|left|down <node-id>`), and runs
+//! until SIGINT/SIGTERM; then it leaves the cluster, shuts down and prints
+//! `stopped <n>` with the number of stop hooks that ran. Must never: panic on a
+//! bad environment value (it prints the error and exits 2).
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +31,22 @@ struct Seq {
 /// Asks for (messages seen, order violations).
 #[derive(Archive, Serialize, Deserialize)]
 struct SeqStats;
-coremesh::message!(Seq = "coremesh-node.Seq", SeqStats = "coremesh-node.SeqStats");
+/// Asks for (messages seen, messages whose number was not above the last one
+/// seen from their sender: a duplicate or a reordering). Gaps (lost messages)
+/// are not counted.
+#[derive(Archive, Serialize, Deserialize)]
+struct SeqRepeats;
+/// Sleeps `ms` on the core, then answers: keeps asks in flight for tests.
+#[derive(Archive, Serialize, Deserialize)]
+struct Nap {
+    ms: u64,
+}
+coremesh::message!(
+    Seq = "coremesh-node.Seq",
+    SeqStats = "coremesh-node.SeqStats",
+    SeqRepeats = "coremesh-node.SeqRepeats",
+    Nap = "coremesh-node.Nap",
+);
 
 struct Echoer {
     stopped: Arc<AtomicU64>,
@@ -38,6 +54,10 @@ struct Echoer {
     next: std::collections::HashMap<u32, u64>,
     seen: u64,
     violations: u64,
+    /// One past the highest number seen per sender, and how many were not
+    /// above the highest.
+    highest: std::collections::HashMap<u32, u64>,
+    repeats: u64,
 }
 
 impl Actor for Echoer {
@@ -61,6 +81,27 @@ impl Handler<Seq> for Echoer {
         }
         *next = msg.seq.to_native() + 1;
         self.seen += 1;
+        // One past the highest number seen from this sender.
+        let above = self.highest.entry(msg.sender.to_native()).or_insert(0);
+        if msg.seq.to_native() < *above {
+            self.repeats += 1;
+        } else {
+            *above = msg.seq.to_native() + 1;
+        }
+    }
+}
+
+impl Handler<SeqRepeats> for Echoer {
+    type Reply = (u64, u64);
+    fn handle(&mut self, _msg: &ArchivedSeqRepeats, _ctx: &mut Ctx<Self>) -> (u64, u64) {
+        (self.seen, self.repeats)
+    }
+}
+
+impl Handler<Nap> for Echoer {
+    type Reply = ();
+    fn handle(&mut self, msg: &ArchivedNap, _ctx: &mut Ctx<Self>) {
+        std::thread::sleep(std::time::Duration::from_millis(msg.ms.to_native()));
     }
 }
 
@@ -70,7 +111,7 @@ impl Handler<SeqStats> for Echoer {
         (self.seen, self.violations)
     }
 }
-coremesh::handlers!(Echoer: Echo, Seq, SeqStats);
+coremesh::handlers!(Echoer: Echo, Seq, SeqStats, SeqRepeats, Nap);
 
 fn main() -> ExitCode {
     // Log lines (refused handshakes name the check that failed) go to stderr.
@@ -104,6 +145,8 @@ fn main() -> ExitCode {
                 next: Default::default(),
                 seen: 0,
                 violations: 0,
+                highest: Default::default(),
+                repeats: 0,
             })
             .wait();
         let Ok(r) = spawned else {
@@ -119,6 +162,8 @@ fn main() -> ExitCode {
     }
     let (id, cores, addr) = (node.id().0, node.cores(), node.listen_addr());
     let actors = actors.join(" ");
+    let events = node.subscribe();
+    std::thread::spawn(move || print_events(events));
     // `ready <node id, hex> <cores> <listen address> <echo actor per core: core.slot.generation>…`
     if let Err(e) = node.run_until_signal_with(|| println!("ready {id:016x} {cores} {addr} {actors}")) {
         eprintln!("coremesh-node: {e}");
@@ -126,4 +171,22 @@ fn main() -> ExitCode {
     }
     println!("stopped {}", stopped.load(Ordering::SeqCst));
     ExitCode::SUCCESS
+}
+
+/// Prints `member up|left|down <node id, hex>` for each membership event, until
+/// the node stops or nobody reads stdout any more.
+fn print_events(events: coremesh::Subscription) {
+    use coremesh::MemberEvent;
+    use std::io::Write;
+    loop {
+        let line = match events.next_timeout(std::time::Duration::from_secs(3600)) {
+            Some(MemberEvent::MemberUp(m)) => format!("member up {:016x}", m.node.0),
+            Some(MemberEvent::MemberLeft(m)) => format!("member left {:016x}", m.node.0),
+            Some(MemberEvent::MemberDown(m)) => format!("member down {:016x}", m.node.0),
+            None => return,
+        };
+        if writeln!(std::io::stdout(), "{line}").is_err() {
+            return;
+        }
+    }
 }

@@ -144,7 +144,7 @@ impl CoreRt {
         msg: &M,
     ) -> Result<(), SendFail> {
         let Some(link) = self.link_to(to.node) else {
-            return Err(TellError::UnknownNode { node: to.node }.into());
+            return Err(self.shared().directory.unreachable(to.node).into());
         };
         if !link.has_room() {
             return Err(SendFail::LinkFull { bytes: link.queued() });

@@ -247,7 +247,7 @@ impl CoreRt {
             }
         };
         let Some(link) = self.link_to(to_node) else {
-            return refuse(reply, crate::error::TellError::UnknownNode { node: to_node });
+            return refuse(reply, self.shared().directory.unreachable(to_node));
         };
         if !link.has_room() {
             return refuse(reply, crate::error::TellError::LinkFull { node: to_node, bytes: link.queued() });

@@ -242,18 +242,39 @@ pub(crate) async fn run_reader(
         // Busy-poll the socket while the core would spin anyway (a reply often
         // arrives within microseconds); only then wait for io_uring readiness,
         // whose completions glommio reaps once per turn of its loop.
-        let spin_until = crate::clock::now() + spin;
+        let now = crate::clock::now();
+        let spin_until = now + spin;
         let got = loop {
             match super::socket::try_recv(stream.as_raw_fd(), &mut buf[filled..]) {
                 Ok(Some(n)) => break Ok(n),
                 Ok(None) if crate::clock::now() < spin_until => futures_lite::future::yield_now().await,
-                Ok(None) => break stream.read(&mut buf[filled..]).await,
+                Ok(None) => {
+                    // Wait for bytes, or for the link to go down (the node was
+                    // declared gone): then this reader stops and the socket closes.
+                    let read = async { Some(stream.read(&mut buf[filled..]).await) };
+                    match futures_lite::future::or(read, async {
+                        link.closed().await;
+                        None
+                    })
+                    .await
+                    {
+                        Some(r) => {
+                            link.touch(crate::clock::now());
+                            break r;
+                        }
+                        None => return Ok(()),
+                    }
+                }
                 Err(e) => break Err(e),
             }
         };
         match got {
             Ok(0) => return Ok(()),
-            Ok(n) => filled += n,
+            Ok(n) => {
+                filled += n;
+                // Busy-polled bytes arrived within the spin, right after `now`.
+                link.touch(link.last_alive().max(now));
+            }
             Err(source) => return Err(ConnError::Io { addr, source }),
         }
     }

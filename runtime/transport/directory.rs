@@ -1,7 +1,7 @@
 //! What this node knows about its peers' addresses, shared by its cores.
 //!
 //! Owns: [`Directory`] (node id → where each of its cores listens), filled from
-//! handshakes, and the `advert` bytes a node puts in its handshake to say where
+//! handshakes and the gossip, with the nodes gone from the cluster, and the `advert` bytes a node puts in its handshake to say where
 //! its cores listen. Must never: be touched on a per-message path (it takes a
 //! mutex; cores consult it only to open a connection).
 
@@ -18,15 +18,35 @@ pub(crate) struct PeerRecord {
     pub cores: Vec<SocketAddr>,
 }
 
-/// The peers this node has completed a handshake with.
+/// The peers this node knows (from handshakes and from the gossip), and the
+/// nodes that are gone from the cluster.
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
     peers: Mutex<HashMap<NodeId, PeerRecord>>,
+    gone: Mutex<std::collections::HashSet<NodeId>>,
 }
 
 impl Directory {
+    /// Records where `node` listens; a node that was gone is back (it rejoined).
     pub(crate) fn insert(&self, node: NodeId, record: PeerRecord) {
+        self.gone.lock().unwrap_or_else(PoisonError::into_inner).remove(&node);
         self.peers.lock().unwrap_or_else(PoisonError::into_inner).insert(node, record);
+    }
+
+    /// `node` is gone from the cluster: forget where it listens, so no core
+    /// dials it again until it rejoins.
+    pub(crate) fn mark_gone(&self, node: NodeId) {
+        self.peers.lock().unwrap_or_else(PoisonError::into_inner).remove(&node);
+        self.gone.lock().unwrap_or_else(PoisonError::into_inner).insert(node);
+    }
+
+    /// Why a send to `node`, which has no address here, fails.
+    pub(crate) fn unreachable(&self, node: NodeId) -> crate::error::TellError {
+        if self.gone.lock().unwrap_or_else(PoisonError::into_inner).contains(&node) {
+            crate::error::TellError::NodeGone { node }
+        } else {
+            crate::error::TellError::UnknownNode { node }
+        }
     }
 
     pub(crate) fn get(&self, node: NodeId) -> Option<PeerRecord> {

@@ -37,6 +37,12 @@ pub(crate) struct Link {
     state: Cell<LinkState>,
     writer_core: Cell<Option<u16>>,
     dialing: Cell<Option<u16>>,
+    /// When something last arrived from the peer (a frame, a heartbeat reply).
+    last_alive: Cell<std::time::Instant>,
+    /// When this core last sent the peer a heartbeat.
+    last_ping: Cell<std::time::Instant>,
+    /// Readers waiting for the link to go down (they stop reading then).
+    closed: RefCell<Vec<Waker>>,
 }
 
 impl Link {
@@ -49,7 +55,43 @@ impl Link {
             state: Cell::new(LinkState::Connecting),
             writer_core: Cell::new(None),
             dialing: Cell::new(None),
+            last_alive: Cell::new(crate::clock::now()),
+            last_ping: Cell::new(crate::clock::now()),
+            closed: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Something arrived from the peer at `now`.
+    #[inline]
+    pub(crate) fn touch(&self, now: std::time::Instant) {
+        self.last_alive.set(now);
+    }
+
+    pub(crate) fn last_alive(&self) -> std::time::Instant {
+        self.last_alive.get()
+    }
+
+    pub(crate) fn last_ping(&self) -> std::time::Instant {
+        self.last_ping.get()
+    }
+
+    pub(crate) fn set_last_ping(&self, at: std::time::Instant) {
+        self.last_ping.set(at);
+    }
+
+    /// Resolves once the link is down.
+    pub(crate) async fn closed(&self) {
+        std::future::poll_fn(|cx| {
+            if self.state.get() == LinkState::Down {
+                return std::task::Poll::Ready(());
+            }
+            let mut waiters = self.closed.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            std::task::Poll::Pending
+        })
+        .await;
     }
 
     /// Makes the caller's connection (to the peer's core `peer_core`) the one
@@ -90,15 +132,20 @@ impl Link {
     pub(crate) fn set_up(&self) {
         if self.state.get() == LinkState::Connecting {
             self.state.set(LinkState::Up);
+            self.touch(crate::clock::now());
             self.wake_writer();
         }
     }
 
-    /// Marks the link down and drops what it still queued.
+    /// Marks the link down, drops what it still queued, and wakes its writer
+    /// (which closes the socket) and its readers (which stop).
     pub(crate) fn set_down(&self) {
         self.state.set(LinkState::Down);
         self.out.borrow_mut().clear();
         self.wake_writer();
+        for w in self.closed.borrow_mut().drain(..) {
+            w.wake();
+        }
     }
 
     /// Whether one more frame may be queued.

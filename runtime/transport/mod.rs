@@ -23,10 +23,13 @@
 //! connect"). A link has at most one writing connection; any other connection
 //! from the same peer is only read.
 //!
-//! Not yet done: heartbeats and reconnecting.
+//! Heartbeats and the handling of a gone node live in `heartbeat.rs`. A link
+//! that went down is not redialed by itself: the next send to a node that is
+//! still a member dials again.
 
 pub(crate) mod conn;
 pub(crate) mod directory;
+pub(crate) mod heartbeat;
 pub(crate) mod link;
 pub(crate) mod socket;
 
@@ -282,9 +285,7 @@ impl CoreRt {
         let decoder = self.network_decoder();
         if !link.claim_writer(peer_core) {
             let result = conn::run_reader(self.clone(), link.clone(), stream, first, decoder).await;
-            if let Err(e) = result {
-                tracing::warn!(core = %self.core_id(), peer = %link.peer, error = %e, "connection closed");
-            }
+            self.connection_ended(&link, result);
             return;
         }
         let (reader, writer) = match socket::split(stream) {
@@ -302,10 +303,23 @@ impl CoreRt {
         })
         .detach();
         let result = conn::run_reader(self.clone(), link.clone(), reader, first, decoder).await;
-        if let Err(e) = result {
-            tracing::warn!(core = %self.core_id(), peer = %link.peer, error = %e, "connection closed");
-        }
+        self.connection_ended(&link, result);
         self.link_down(&link);
+    }
+
+    /// Logs how a connection ended and, unless this node closed it, tells the
+    /// control thread (which checks whether the peer still lives).
+    fn connection_ended(&self, link: &Rc<Link>, result: Result<(), ConnError>) {
+        if link.state() == LinkState::Down || self.shared().stopping.is_set() {
+            return;
+        }
+        match result {
+            Ok(()) => tracing::info!(core = %self.core_id(), peer = %link.peer, "peer closed the connection"),
+            Err(e) => {
+                tracing::warn!(core = %self.core_id(), peer = %link.peer, error = %e, "connection closed")
+            }
+        }
+        self.shared().membership.report(crate::membership::ControlEvent::Closed(link.peer));
     }
 
     /// A link went down: drop it, and fail every ask in flight to its node.

@@ -1,0 +1,277 @@
+//! Cluster membership: who is in the cluster, as this node sees it.
+//!
+//! Owns: the public view ([`ClusterState`], [`Member`], [`MemberStatus`]), the
+//! events ([`MemberEvent`], delivered through [`Subscription`]), the state the
+//! control thread and every other thread share ([`MembershipShared`]), and the
+//! `NodeHandle` methods that read it (`cluster_state`, `wait_for`,
+//! `subscribe`). The SWIM protocol itself runs on the control thread
+//! (`control.rs`, with foca); worker cores report what their connections see
+//! (`ControlEvent`).
+//!
+//! **Incarnations.** A node's id is drawn at random when it starts. A node that
+//! is restarted, even at the same address, is a new member with a new id: refs
+//! naming the old id fail with `TellError::NodeGone` and never work again, and
+//! refs to the new node's actors work. A node that was only declared down (a
+//! pause longer than the connection timeout, a partition) and then comes back
+//! rejoins under its old id: it is `Down`, then `Up` again; what was sent to it
+//! meanwhile failed or was dropped, and nothing is ever resent, so no message
+//! is delivered twice.
+//!
+//! Must never: block a worker core (worker cores only send to the control
+//! thread through a channel), or let an event reach subscribers out of order
+//! (events are emitted under the state lock).
+
+pub(crate) mod control;
+pub(crate) mod identity;
+
+use std::net::SocketAddr;
+use std::sync::{mpsc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::handle::NodeHandle;
+use crate::ids::NodeId;
+
+/// Where a member stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    /// Reachable and taking messages.
+    Up,
+    /// It shut down gracefully and said so.
+    Left,
+    /// It stopped answering (killed, paused, partitioned away) and was declared
+    /// down. It may come back under the same id if it was only paused or cut off.
+    Down,
+}
+
+/// One member of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its node id.
+    pub node: NodeId,
+    /// Where its core 0 listens (also its gossip address).
+    pub addr: SocketAddr,
+    /// How many worker cores it runs.
+    pub cores: u16,
+    /// Where it stands.
+    pub status: MemberStatus,
+}
+
+/// The cluster as this node sees it: every member it has heard of, itself
+/// included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterState {
+    /// This node.
+    pub this_node: NodeId,
+    /// Every member this node has heard of, in the order it learned of them.
+    pub members: Vec<Member>,
+}
+
+impl ClusterState {
+    /// The member `node`, if this node has heard of it.
+    pub fn member(&self, node: NodeId) -> Option<&Member> {
+        self.members.iter().find(|m| m.node == node)
+    }
+
+    /// Whether `node` is up.
+    pub fn is_up(&self, node: NodeId) -> bool {
+        self.member(node).is_some_and(|m| m.status == MemberStatus::Up)
+    }
+
+    /// The nodes that are up, this one included.
+    pub fn up_nodes(&self) -> Vec<NodeId> {
+        self.members.iter().filter(|m| m.status == MemberStatus::Up).map(|m| m.node).collect()
+    }
+}
+
+/// A change of membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberEvent {
+    /// A member joined, or rejoined after being declared down.
+    MemberUp(Member),
+    /// A member shut down gracefully.
+    MemberLeft(Member),
+    /// A member was declared down.
+    MemberDown(Member),
+}
+
+/// `wait_for` gave up: the predicate did not hold within the timeout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the cluster state did not reach the condition within {waited:?}; last view: {} of {} members up", .last.up_nodes().len(), .last.members.len())]
+pub struct WaitTimeout {
+    /// How long it waited.
+    pub waited: Duration,
+    /// The last view it saw.
+    pub last: ClusterState,
+}
+
+/// Membership events, in the order this node saw them: the members up at
+/// [`NodeHandle::subscribe`], then every change. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: mpsc::Receiver<MemberEvent>,
+}
+
+impl Subscription {
+    /// The next event, waiting at most `timeout`; `None` if none came (or the
+    /// node stopped).
+    pub fn next_timeout(&self, timeout: Duration) -> Option<MemberEvent> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_next(&self) -> Option<MemberEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// What a worker core tells the control thread about a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ControlEvent {
+    /// Nothing arrived from the node within the connection timeout.
+    Unresponsive(NodeId),
+    /// A connection to the node closed without the node leaving.
+    Closed(NodeId),
+    /// `NodeHandle::connect` reached a node at this address: join its cluster.
+    Joined(SocketAddr),
+}
+
+/// The membership state shared by a node's threads.
+pub(crate) struct MembershipShared {
+    state: Mutex<ClusterState>,
+    changed: Condvar,
+    subscribers: Mutex<Vec<mpsc::Sender<MemberEvent>>>,
+    to_control: Mutex<Option<mpsc::Sender<ControlEvent>>>,
+}
+
+impl MembershipShared {
+    pub(crate) fn new(this_node: NodeId) -> Self {
+        MembershipShared {
+            state: Mutex::new(ClusterState { this_node, members: Vec::new() }),
+            changed: Condvar::new(),
+            subscribers: Mutex::new(Vec::new()),
+            to_control: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> ClusterState {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Sets `member`'s status and tells subscribers about a change: Up after
+    /// anything else is MemberUp; Left or Down after Up is MemberLeft or
+    /// MemberDown; a member that left and is then seen down stays Left.
+    /// Returns the event, if there was one.
+    pub(crate) fn update(&self, member: Member) -> Option<MemberEvent> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = state.member(member.node).map(|m| m.status);
+        let event = match (before, member.status) {
+            (Some(MemberStatus::Up), MemberStatus::Up) => None,
+            (_, MemberStatus::Up) => Some(MemberEvent::MemberUp(member.clone())),
+            (Some(MemberStatus::Up), MemberStatus::Left) => Some(MemberEvent::MemberLeft(member.clone())),
+            (Some(MemberStatus::Up), MemberStatus::Down) => Some(MemberEvent::MemberDown(member.clone())),
+            (Some(MemberStatus::Left), MemberStatus::Down) => return None,
+            _ => None,
+        };
+        match state.members.iter_mut().find(|m| m.node == member.node) {
+            Some(m) => *m = member,
+            None => state.members.push(member),
+        }
+        if let Some(e) = &event {
+            self.subscribers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|tx| tx.send(e.clone()).is_ok());
+        }
+        drop(state);
+        self.changed.notify_all();
+        event
+    }
+
+    pub(crate) fn status(&self, node: NodeId) -> Option<MemberStatus> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).member(node).map(|m| m.status)
+    }
+
+    pub(crate) fn set_control(&self, tx: Option<mpsc::Sender<ControlEvent>>) {
+        *self.to_control.lock().unwrap_or_else(PoisonError::into_inner) = tx;
+    }
+
+    /// Tells the control thread what a core saw (dropped once it has stopped).
+    pub(crate) fn report(&self, event: ControlEvent) {
+        if let Some(tx) = self.to_control.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn wait_for(
+        &self,
+        mut pred: impl FnMut(&ClusterState) -> bool,
+        timeout: Duration,
+    ) -> Result<ClusterState, WaitTimeout> {
+        let deadline = crate::clock::now() + timeout;
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if pred(&state) {
+                return Ok(state.clone());
+            }
+            let now = crate::clock::now();
+            if now >= deadline {
+                return Err(WaitTimeout { waited: timeout, last: state.clone() });
+            }
+            state =
+                self.changed.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    fn subscribe(&self) -> Subscription {
+        let (tx, rx) = mpsc::channel();
+        // Under the state lock, so no event falls between the replay and the
+        // live ones.
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        for m in state.members.iter().filter(|m| m.status == MemberStatus::Up && m.node != state.this_node) {
+            let _ = tx.send(MemberEvent::MemberUp(m.clone()));
+        }
+        self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+        drop(state);
+        Subscription { rx }
+    }
+}
+
+impl NodeHandle {
+    /// The cluster as this node sees it now.
+    ///
+    /// ```no_run
+    /// # let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
+    /// for m in node.cluster_state().members {
+    ///     println!("{} at {} is {:?}", m.node, m.addr, m.status);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cluster_state(&self) -> ClusterState {
+        self.shared().membership.snapshot()
+    }
+
+    /// Blocks until `pred` holds for the cluster state (checked now and after
+    /// every change), or `timeout` passes: then the error carries the last view.
+    /// Call it from a plain thread, not from a worker core.
+    ///
+    /// ```no_run
+    /// # let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
+    /// use std::time::Duration;
+    /// let state = node.wait_for(|s| s.up_nodes().len() == 3, Duration::from_secs(5))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for(
+        &self,
+        pred: impl FnMut(&ClusterState) -> bool,
+        timeout: Duration,
+    ) -> Result<ClusterState, WaitTimeout> {
+        self.shared().membership.wait_for(pred, timeout)
+    }
+
+    /// Membership events: first a MemberUp for every other member that is up
+    /// now (so no member is missed between reading the state and subscribing),
+    /// then every MemberUp, MemberLeft and MemberDown as it happens.
+    pub fn subscribe(&self) -> Subscription {
+        self.shared().membership.subscribe()
+    }
+}

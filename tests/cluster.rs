@@ -1,0 +1,304 @@
+//! Cluster membership with real processes: joining from one seed, a graceful
+//! leave, a `kill -9` with asks in flight, a `SIGSTOP`/`SIGCONT` pause, and a
+//! partition between network namespaces made with veth and iptables.
+//!
+//! The peers are `coremesh-node serve` children (they print `member up|left|down
+//! <id>` lines); the test process runs one node itself. Heartbeats are short
+//! (300 ms, timeout 1500 ms) so that failures are detected quickly; the tests
+//! run one at a time (a lock), because a 2-CPU machine shared by several
+//! clusters would miss heartbeats. Every wait has a deadline.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use coremesh::{
+    Actor, ActorId, ActorRef, AskError, Config, CoreId, Ctx, Handler, MemberEvent, MemberStatus, Node, NodeId,
+};
+use rkyv::{Archive, Deserialize, Serialize};
+
+const NODE: &str = env!("CARGO_BIN_EXE_coremesh-node");
+const HEARTBEAT_MS: u64 = 300;
+const TIMEOUT_MS: u64 = 1500;
+const T: Duration = Duration::from_secs(20);
+
+/// One cluster at a time on this machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+// The child's Echoer protocol (the same names as in runtime/bin/node.rs).
+#[derive(Archive, Serialize, Deserialize)]
+struct Echo {
+    n: u64,
+}
+#[derive(Archive, Serialize, Deserialize)]
+struct Seq {
+    sender: u32,
+    seq: u64,
+}
+#[derive(Archive, Serialize, Deserialize)]
+struct SeqRepeats;
+#[derive(Archive, Serialize, Deserialize)]
+struct Nap {
+    ms: u64,
+}
+coremesh::message!(
+    Echo = "coremesh-node.Echo",
+    Seq = "coremesh-node.Seq",
+    SeqRepeats = "coremesh-node.SeqRepeats",
+    Nap = "coremesh-node.Nap",
+);
+
+/// Stands for the child's actor: only its refs are used here.
+struct Echoer;
+impl Actor for Echoer {}
+impl Handler<Echo> for Echoer {
+    type Reply = u64;
+    fn handle(&mut self, msg: &ArchivedEcho, _ctx: &mut Ctx<Self>) -> u64 {
+        msg.n.to_native()
+    }
+}
+impl Handler<Seq> for Echoer {
+    type Reply = ();
+    fn handle(&mut self, _msg: &ArchivedSeq, _ctx: &mut Ctx<Self>) {}
+}
+impl Handler<SeqRepeats> for Echoer {
+    type Reply = (u64, u64);
+    fn handle(&mut self, _msg: &ArchivedSeqRepeats, _ctx: &mut Ctx<Self>) -> (u64, u64) {
+        (0, 0)
+    }
+}
+impl Handler<Nap> for Echoer {
+    type Reply = ();
+    fn handle(&mut self, _msg: &ArchivedNap, _ctx: &mut Ctx<Self>) {}
+}
+coremesh::handlers!(Echoer: Echo, Seq, SeqRepeats, Nap);
+
+/// A `coremesh-node serve` child and the lines it prints.
+struct Proc {
+    child: Child,
+    node: NodeId,
+    echoer: ActorRef<Echoer>,
+    lines: mpsc::Receiver<String>,
+    /// Every line read so far.
+    seen: std::cell::RefCell<Vec<String>>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Starts a node listening on `listen`, joining `seed` if given; `prefix`
+    /// runs it through another command (`ip netns exec NS`).
+    fn start(listen: &str, seed: Option<SocketAddr>, prefix: &[&str]) -> Proc {
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(NODE);
+                c
+            }
+            None => Command::new(NODE),
+        };
+        cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for var in ["COREMESH_CORES", "COREMESH_CONTROL_CORE", "COREMESH_COOKIE", "COREMESH_CLUSTER"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("COREMESH_LISTEN", listen)
+            .env("COREMESH_HEARTBEAT_MS", HEARTBEAT_MS.to_string())
+            .env("COREMESH_CONNECTION_TIMEOUT_MS", TIMEOUT_MS.to_string());
+        match seed {
+            Some(s) => cmd.env("COREMESH_SEEDS", s.to_string()),
+            None => cmd.env_remove("COREMESH_SEEDS"),
+        };
+        let mut child = cmd.spawn().expect("spawn coremesh-node");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let ready = lines.recv_timeout(T).expect("a ready line within 20 s");
+        let words: Vec<&str> = ready.split_whitespace().collect();
+        assert_eq!(words[0], "ready", "{ready}");
+        let node = NodeId(u64::from_str_radix(words[1], 16).unwrap());
+        let p: Vec<u32> = words[4].split('.').map(|x| x.parse().unwrap()).collect();
+        let echoer =
+            ActorRef::from_id(ActorId { node, core: CoreId(p[0] as u16), slot: p[1], generation: p[2] });
+        Proc { child, node, echoer, lines, seen: Default::default() }
+    }
+
+    /// Waits until the child has printed `member <what> <node>` `times` times
+    /// in all; false after `limit`.
+    fn saw_n(&self, what: &str, node: NodeId, times: usize, limit: Duration) -> bool {
+        let want = format!("member {what} {:016x}", node.0);
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.seen.borrow().iter().filter(|l| **l == want).count() >= times {
+                return true;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { return false };
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.borrow_mut().push(line),
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Waits until the child has printed `member <what> <node>`.
+    fn saw(&self, what: &str, node: NodeId, limit: Duration) -> bool {
+        self.saw_n(what, node, 1, limit)
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) has no memory preconditions; the pid is our own live child.
+        assert_eq!(unsafe { libc::kill(self.child.id() as libc::pid_t, sig) }, 0);
+    }
+}
+
+fn local_node(seed: Option<SocketAddr>) -> Node {
+    let b = Config::builder()
+        .env_source(|_| None)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .heartbeat_interval_ms(HEARTBEAT_MS)
+        .connection_timeout_ms(TIMEOUT_MS)
+        .seeds(seed);
+    Node::start(b.build().expect("config")).expect("node starts")
+}
+
+/// Waits for the next event about `node` on `sub`, skipping others.
+fn next_event_about(sub: &coremesh::Subscription, node: NodeId, limit: Duration) -> Option<MemberEvent> {
+    let deadline = Instant::now() + limit;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let event = sub.next_timeout(left)?;
+        let about = match &event {
+            MemberEvent::MemberUp(m) | MemberEvent::MemberLeft(m) | MemberEvent::MemberDown(m) => m.node,
+        };
+        if about == node {
+            return Some(event);
+        }
+    }
+    None
+}
+
+#[test]
+fn three_nodes_join_from_one_seed_and_a_graceful_leave_is_seen_as_left() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = local_node(None);
+    let sub = a.subscribe();
+    let started = Instant::now();
+    let b = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
+    let c = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
+    let state = a.wait_for(|s| s.up_nodes().len() == 3, T).expect("three members up on the seed");
+    println!("three nodes up on the seed {:?} after the first child started", started.elapsed());
+    assert_eq!(state.this_node, a.id());
+    for (p, others) in [(&b, [a.id(), c.node]), (&c, [a.id(), b.node])] {
+        for other in others {
+            assert!(p.saw("up", other, T), "{} never saw {other} up", p.node);
+        }
+    }
+    // A graceful shutdown (SIGTERM) is a leave, not a failure, on every survivor.
+    c.signal(libc::SIGTERM);
+    let left = loop {
+        match next_event_about(&sub, c.node, T) {
+            Some(MemberEvent::MemberUp(_)) => continue,
+            other => break other,
+        }
+    };
+    assert!(matches!(left, Some(MemberEvent::MemberLeft(ref m)) if m.node == c.node), "{left:?}");
+    assert!(b.saw("left", c.node, T), "b never saw c leave");
+    // Nothing later turns the leave into a failure.
+    std::thread::sleep(Duration::from_millis(2 * TIMEOUT_MS));
+    assert_eq!(next_event_about(&sub, c.node, Duration::ZERO), None);
+    assert_eq!(a.cluster_state().member(c.node).map(|m| m.status), Some(MemberStatus::Left));
+    drop((b, c));
+    a.shutdown().unwrap();
+}
+
+#[test]
+fn a_killed_node_fails_a_thousand_asks_in_flight_and_the_survivors_keep_serving() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = local_node(None);
+    let mut b = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
+    let c = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
+    a.wait_for(|s| s.up_nodes().len() == 3, T).expect("three members up");
+    // Each ask naps 20 ms on b's core, so nearly all of them are still queued.
+    let asks: Vec<_> =
+        (0..1000).map(|_| a.ask(&b.echoer, Nap { ms: 20 }).timeout(Duration::from_secs(60))).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    b.child.kill().expect("kill -9");
+    let killed = Instant::now();
+    let mut lost = 0;
+    for ask in asks {
+        match ask.wait() {
+            Ok(()) => {}
+            Err(AskError::ConnectionLost { node }) if node == b.node => lost += 1,
+            Err(e) => panic!("an ask ended with {e} instead of ConnectionLost"),
+        }
+    }
+    let all_ended = killed.elapsed();
+    println!("{lost} of 1000 asks failed with ConnectionLost, the last {all_ended:?} after kill -9");
+    assert!(lost >= 900, "only {lost} asks were still in flight");
+    assert!(all_ended < Duration::from_millis(TIMEOUT_MS) + Duration::from_secs(2), "{all_ended:?}");
+    a.wait_for(|s| s.member(b.node).is_some_and(|m| m.status == MemberStatus::Down), T).expect("b down on a");
+    assert!(c.saw("down", b.node, T), "c never saw b down");
+    // The survivors still serve each other, and a ref to the dead node says so.
+    assert_eq!(a.ask(&c.echoer, Echo { n: 5 }).timeout(T).wait(), Ok(5));
+    assert!(matches!(
+        a.ask(&b.echoer, Echo { n: 1 }).timeout(T).wait(),
+        Err(AskError::NotSent(coremesh::TellError::NodeGone { .. }))
+    ));
+    drop(c);
+    a.shutdown().unwrap();
+}
+
+#[test]
+fn a_paused_node_is_declared_down_in_time_and_rejoins_without_repeating_a_message() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = local_node(None);
+    let sub = a.subscribe();
+    let b = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
+    a.wait_for(|s| s.is_up(b.node), T).expect("b up");
+    let mut seq = 0u64;
+    let mut send_for = |d: Duration| {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            let _ = a.tell(&b.echoer, Seq { sender: 1, seq });
+            seq += 1;
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    };
+    send_for(Duration::from_millis(300));
+    b.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    let down = loop {
+        match next_event_about(&sub, b.node, T) {
+            Some(MemberEvent::MemberUp(_)) => continue,
+            other => break other,
+        }
+    };
+    let detected = stopped.elapsed();
+    println!("SIGSTOP detected after {detected:?} (connection timeout {TIMEOUT_MS} ms)");
+    assert!(matches!(down, Some(MemberEvent::MemberDown(_))), "{down:?}");
+    assert!(detected < Duration::from_millis(2 * TIMEOUT_MS + 1000), "{detected:?}");
+    send_for(Duration::from_millis(200));
+    b.signal(libc::SIGCONT);
+    let up = next_event_about(&sub, b.node, T);
+    assert!(matches!(up, Some(MemberEvent::MemberUp(_))), "b did not rejoin: {up:?}");
+    send_for(Duration::from_millis(500));
+    let (seen, repeats) = a.ask(&b.echoer, SeqRepeats).timeout(T).wait().expect("b answers after rejoining");
+    println!("b saw {seen} of {seq} numbered tells, {repeats} repeated");
+    assert!(seen > 0);
+    assert_eq!(repeats, 0, "a message was delivered twice or out of order");
+    drop(b);
+    a.shutdown().unwrap();
+}
