@@ -41,11 +41,11 @@ impl Net {
             run(&["ip", "netns", "add", ns])?;
         }
         run(&["ip", "link", "add", &veth[0], "type", "veth", "peer", "name", &veth[1]])?;
-        for i in 0..2 {
-            run(&["ip", "link", "set", &veth[i], "netns", &net.ns[i]])?;
-            run(&["ip", "-n", &net.ns[i], "addr", "add", &format!("{}/24", net.ips[i]), "dev", &veth[i]])?;
-            run(&["ip", "-n", &net.ns[i], "link", "set", &veth[i], "up"])?;
-            run(&["ip", "-n", &net.ns[i], "link", "set", "lo", "up"])?;
+        for ((dev, ns), ip) in veth.iter().zip(&net.ns).zip(net.ips) {
+            run(&["ip", "link", "set", dev, "netns", ns])?;
+            run(&["ip", "-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev])?;
+            run(&["ip", "-n", ns, "link", "set", dev, "up"])?;
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
         }
         Ok(net)
     }
