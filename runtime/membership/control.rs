@@ -128,6 +128,14 @@ impl Control {
         let foca = Foca::new(me.clone(), config, rng, PostcardCodec);
         let key = Hmac::<Sha256>::new_from_slice(cfg.cookie()).map_err(|e| e.to_string())?;
         socket.set_read_timeout(Some(MAX_SLEEP)).map_err(|e| e.to_string())?;
+        // This node is a member from the start (before `Node::start` returns).
+        let myself = Member {
+            node: me.node_id(),
+            addr: me.addr,
+            cores: me.ports.len() as u16,
+            status: MemberStatus::Up,
+        };
+        shared.membership.update(myself);
         Ok(Control {
             handle: NodeHandle::from_shared(shared.clone()),
             shared,
@@ -148,8 +156,6 @@ impl Control {
     /// Runs membership until `stop` says so (or its sender is gone), then
     /// leaves the cluster.
     pub(crate) fn run(mut self, stop: mpsc::Receiver<()>) {
-        let me = self.member_of(&self.me.clone(), MemberStatus::Up);
-        self.shared.membership.update(me);
         let mut buf = vec![0u8; 64 * 1024];
         while let Err(mpsc::TryRecvError::Empty) = stop.try_recv() {
             self.announce_to_seeds();

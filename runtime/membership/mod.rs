@@ -159,12 +159,14 @@ impl MembershipShared {
 
     /// Sets `member`'s status and tells subscribers about a change: Up after
     /// anything else is MemberUp; Left or Down after Up is MemberLeft or
-    /// MemberDown; a member that left and is then seen down stays Left.
+    /// MemberDown; a member that left and is then seen down stays Left. This
+    /// node's own entry changes no event.
     /// Returns the event, if there was one.
     pub(crate) fn update(&self, member: Member) -> Option<MemberEvent> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let before = state.member(member.node).map(|m| m.status);
         let event = match (before, member.status) {
+            _ if member.node == state.this_node => None,
             (Some(MemberStatus::Up), MemberStatus::Up) => None,
             (_, MemberStatus::Up) => Some(MemberEvent::MemberUp(member.clone())),
             (Some(MemberStatus::Up), MemberStatus::Left) => Some(MemberEvent::MemberLeft(member.clone())),
