@@ -11,7 +11,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::ctx::Ctx;
+use crate::ids::ActorId;
 use crate::message::{Message, Reply};
+use crate::monitor::DownReason;
 
 /// Why an actor stopped. Given to [`Actor::stopped`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,15 @@ pub enum StopReason {
     },
     /// The node is shutting down.
     NodeShutdown,
+    /// An actor linked with this one ([`Ctx::link`]) failed, and this one does
+    /// not trap links ([`Ctx::trap_links`]). A linked actor that stops with
+    /// `Normal` stops nobody.
+    LinkedFailure {
+        /// The linked actor that failed.
+        actor: ActorId,
+        /// Why it stopped.
+        reason: DownReason,
+    },
 }
 
 /// The error an actor's initialisation may return.

@@ -101,6 +101,66 @@
 //!   `shutdown` announces a leave. Every ask in flight to a node that is lost
 //!   ends with `ConnectionLost`. The incarnation rule is in [`membership`].
 //!
+//! ## Monitors and links
+//! - [`Ctx::monitor`] watches an actor on any core of any node: when it stops,
+//!   or its node is declared down or leaves, the watcher gets one
+//!   [`ActorDown`] `{ actor, reason }` ([`DownReason`]: `Normal`, `Panicked`,
+//!   `InitFailed`, `LinkedFailure`, `NodeShutdown`, `NodeDown`, …). A target
+//!   already gone when the request reaches its core is reported at once
+//!   (`NoActor`). [`Ctx::monitor_node`] delivers [`NodeDown`]. Both are
+//!   ordinary messages, listed in [`handlers!`]; `monitor` only compiles for an
+//!   actor that handles `ActorDown` (`monitor_node`: `NodeDown`).
+//! - [`Ctx::link`] ties two actors both ways, as Erlang's links do: when one
+//!   *fails* (stops for any reason but `Normal`: a panic, a failed or timed-out
+//!   init, a linked failure, its node going down or shutting down), the other
+//!   is stopped with [`StopReason::LinkedFailure`], so a failure travels along
+//!   a chain of links. A `Normal` stop ends the link and stops nobody. An actor
+//!   that calls [`Ctx::trap_links`]`(true)` gets an `ActorDown` for every
+//!   linked stop instead (Erlang's `trap_exit`).
+//! - How: a request travels as a message to the system actor of the target's
+//!   core, whose table keeps, per actor, who watches it; when the actor stops,
+//!   its core reports to each watcher through the system actor of the
+//!   watcher's core, which applies the link rule there. Each core also keeps
+//!   what its actors watch on other nodes, so a node that goes down is reported
+//!   from that table, without a word from the dead node. None of this is on the
+//!   path of an ordinary message: the table is read when an actor stops.
+//! - Tested in `tests/monitors.rs`: same core, other core and other node;
+//!   already-dead targets; node down (`node_down_reaches_*`); links both ways,
+//!   along a chain, remote, trapped, and not on a Normal stop.
+//! - Not promised: a report whose path (mailbox, ring, link) stays full for
+//!   10 s is dropped and logged; a watch request that cannot reach its node is
+//!   reported as a down (`NoConnection`, or `NodeDown` for a node gone).
+//!
+//! ```
+//! use coremesh::{Actor, ActorDown, ActorRef, ArchivedActorDown, Ctx, Handler};
+//!
+//! struct Worker;
+//! impl Actor for Worker {}
+//! coremesh::handlers!(Worker:);
+//!
+//! /// Restarts its worker whenever it fails.
+//! struct Supervisor { worker: Option<ActorRef<Worker>> }
+//! impl Actor for Supervisor {
+//!     async fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), coremesh::InitError> {
+//!         let w = ctx.spawn(Worker);
+//!         ctx.monitor(&w);
+//!         self.worker = Some(w);
+//!         Ok(())
+//!     }
+//! }
+//! impl Handler<ActorDown> for Supervisor {
+//!     type Reply = ();
+//!     fn handle(&mut self, msg: &ArchivedActorDown, ctx: &mut Ctx<Self>) {
+//!         if msg.reason.to_native().is_failure() {
+//!             let w = ctx.spawn(Worker);
+//!             ctx.monitor(&w);
+//!             self.worker = Some(w);
+//!         }
+//!     }
+//! }
+//! coremesh::handlers!(Supervisor: ActorDown);
+//! ```
+//!
 //! ## Where the code differs from `DESIGN.md`
 //! - Ask frames carry a 32-byte extension (deadline, asking node, asking core)
 //!   after the 32-byte header, so the deadline and the way back travel with the
@@ -153,12 +213,14 @@ mod ids;
 pub mod local;
 pub mod membership;
 mod message;
+mod monitor;
 mod node;
 mod reply;
 mod send;
 pub mod stats;
 mod sync;
 mod system;
+mod system_watch;
 mod transport;
 
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
@@ -172,6 +234,7 @@ pub use handle::NodeHandle;
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use membership::{ClusterState, Member, MemberEvent, MemberStatus, Subscription, WaitTimeout};
 pub use message::{Message, Reply, Wire};
+pub use monitor::{ActorDown, ArchivedActorDown, ArchivedDownReason, ArchivedNodeDown, DownReason, NodeDown};
 pub use node::Node;
 pub use send::{Ask, Handles};
 pub use stats::NodeStats;
@@ -185,5 +248,6 @@ pub const TYPE_TABLE_HASH: u64 = transport::TYPE_TABLE_HASH;
 pub mod __private {
     pub use crate::actor::SyncDispatch;
     pub use crate::dispatch::{run_async, run_sync, Delivery};
+    pub use crate::monitor::{simulate_node_down, watchers_of};
     pub use crate::transport::conn::in_receive_buffer;
 }

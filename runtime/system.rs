@@ -147,7 +147,14 @@ impl Handler<Ping> for SystemActor {
     type Reply = ();
     fn handle(&mut self, _msg: &ArchivedPing, _ctx: &mut Ctx<Self>) {}
 }
-crate::handlers!(SystemActor: Spawn, Lookup, Ping);
+crate::handlers!(
+    SystemActor: Spawn,
+    Lookup,
+    Ping,
+    crate::system_watch::Watch,
+    crate::system_watch::Unwatch,
+    crate::system_watch::Down,
+);
 
 /// The address of the system actor of `node`'s `core`.
 pub(crate) fn system_actor(node: NodeId, core: CoreId) -> crate::ids::ActorRef<SystemActor> {

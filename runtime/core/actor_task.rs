@@ -2,7 +2,8 @@
 //!
 //! Owns: `run_actor`, the glommio task of one actor. It waits for mail, swaps the
 //! mailbox's buffer out whole, and hands each frame to the actor's dispatch table
-//! in place; then it stops the actor, failing what is left in its mailbox.
+//! in place; then it stops the actor, failing what is left in its mailbox, and
+//! reports the stop to the core's watch table (monitors and links).
 //!
 //! Must never: run two messages of one actor at once, or lose an ask without an
 //! answer (every queued ask left at stop gets an `ActorStopped` error reply).
@@ -61,6 +62,7 @@ pub(crate) async fn run_actor<A: Dispatch>(cell: Rc<ActorCell<A>>, core: Rc<Core
     let left = cell.mailbox.borrow_mut().close();
     fail_queued(&core, &left, 0);
     core.retire(me.id());
+    core.monitors_actor_stopped(me.id(), &reason);
     if let StopReason::Panicked { message, type_id } = &reason {
         tracing::error!(actor = %me.id(), type_id = format_args!("{type_id:#018x}"), %message, "handler panicked; actor stopped");
     }
@@ -96,6 +98,10 @@ async fn message_loop<A: Dispatch>(cell: &ActorCell<A>, core: &Rc<CoreRt>) -> St
         if let Some(reason) = st.ctx.stop_requested() {
             // Stopped by a handler that ran inline.
             return reason.clone();
+        }
+        if let Some(reason) = cell.take_kill() {
+            // Stopped from outside (a linked actor failed); run_actor fails the mail.
+            return reason;
         }
         let state = {
             let mut mb = cell.mailbox.borrow_mut();
@@ -147,16 +153,17 @@ async fn message_loop<A: Dispatch>(cell: &ActorCell<A>, core: &Rc<CoreRt>) -> St
                 }
                 st.ctx.set_stop(StopReason::Panicked { message: panic_message(&*p), type_id });
             }
-            if st.ctx.stop_requested().is_some() {
+            let killed = if st.ctx.stop_requested().is_some() { None } else { cell.take_kill() };
+            if st.ctx.stop_requested().is_some() || killed.is_some() {
                 fail_queued(core, &batch, off);
                 batch.clear();
-                return st.ctx.stop_requested().cloned().unwrap_or(StopReason::Normal);
+                return killed.or_else(|| st.ctx.stop_requested().cloned()).unwrap_or(StopReason::Normal);
             }
         }
         batch.clear();
         drop(guard);
         if state == MailboxState::StopRequested {
-            return StopReason::NodeShutdown;
+            return cell.take_kill().unwrap_or(StopReason::NodeShutdown);
         }
         glommio::yield_if_needed().await;
     }

@@ -8,6 +8,9 @@
 //! actor is idle and has nothing queued, its handler reads the frame where it
 //! lies, with no copy; otherwise the frame joins the mailbox.
 //!
+//! A cell can also be stopped from outside ([`ErasedCell::kill`], when a linked
+//! actor fails): the reason waits in the cell for the actor's task.
+//!
 //! Must never: run a handler while the actor is already running one (the state's
 //! `RefCell` borrow is the proof), or let a frame overtake one queued before it
 //! (inline only when the mailbox is empty).
@@ -36,6 +39,16 @@ pub(crate) struct ActorCell<A> {
     pub mailbox: RefCell<Mailbox>,
     /// Initialised and not stopping: frames may be handled inline.
     pub ready: Cell<bool>,
+    /// Stopped from outside (a linked actor failed): the reason, taken by the
+    /// actor's task before its next batch.
+    pub killed: RefCell<Option<StopReason>>,
+}
+
+impl<A> ActorCell<A> {
+    /// The reason the actor was stopped from outside, if it was.
+    pub(crate) fn take_kill(&self) -> Option<StopReason> {
+        self.killed.borrow_mut().take()
+    }
 }
 
 /// What the core's actor table sees of a cell.
@@ -46,11 +59,29 @@ pub(crate) trait ErasedCell {
     /// and the message has a sync handler. Returns whether it did (false: the
     /// caller queues the frame).
     fn try_inline(&self, frame: &CheckedFrame<'_>, trust: Trust, core: &CoreRt) -> bool;
+    /// Stops the actor from outside before its next message, unless it is
+    /// already stopping from outside (then that reason stands). Not meant to be
+    /// called while the actor's own handler runs (it would finish its batch).
+    fn kill(&self, reason: StopReason);
 }
 
 impl<A: Dispatch> ErasedCell for ActorCell<A> {
     fn mailbox(&self) -> &RefCell<Mailbox> {
         &self.mailbox
+    }
+
+    fn kill(&self, reason: StopReason) {
+        let mut mb = self.mailbox.borrow_mut();
+        if mb.state() != MailboxState::Open {
+            // Already stopping from outside (node shutdown, an earlier kill)
+            // or stopped: the first reason stands.
+            return;
+        }
+        *self.killed.borrow_mut() = Some(reason);
+        self.ready.set(false);
+        // No more inline handling (the mailbox is no longer `Open`), and the
+        // task wakes up to stop.
+        mb.request_stop();
     }
 
     #[inline]

@@ -108,6 +108,8 @@ pub(crate) struct CoreRt {
     decoder: Decoder,
     live_actors: Cell<usize>,
     mailbox_bytes_max: usize,
+    /// Monitors and links of this core's actors (`crate::monitor`).
+    pub(crate) watches: RefCell<crate::monitor::WatchTable>,
 }
 
 impl CoreRt {
@@ -118,8 +120,9 @@ impl CoreRt {
         rx: Vec<Option<RingRx>>,
     ) -> Rc<Self> {
         let mailbox_bytes_max = shared.config.mailbox_bytes_max();
+        let node = shared.id;
         Rc::new(CoreRt {
-            node: shared.id,
+            node,
             core,
             decoder: Decoder::new(shared.max_payload_bytes),
             shared,
@@ -137,6 +140,7 @@ impl CoreRt {
             scratch_space: RefCell::new(crate::message::Scratch::new()),
             live_actors: Cell::new(0),
             mailbox_bytes_max,
+            watches: RefCell::new(crate::monitor::WatchTable::new(node, core)),
         })
     }
 
@@ -199,6 +203,7 @@ impl CoreRt {
             state: RefCell::new(ActorState { actor, ctx: Ctx::new(r, self.clone()) }),
             mailbox: RefCell::new(Mailbox::new(self.mailbox_bytes_max)),
             ready: Cell::new(false),
+            killed: RefCell::new(None),
         });
         self.actors.borrow_mut().slots[slot as usize].cell = Some(cell.clone());
         self.live_actors.set(self.live_actors.get() + 1);
@@ -209,7 +214,7 @@ impl CoreRt {
 
     /// The cell of a live actor.
     #[inline]
-    fn cell(&self, slot: u32, generation: u32) -> Option<Rc<dyn ErasedCell>> {
+    pub(crate) fn cell(&self, slot: u32, generation: u32) -> Option<Rc<dyn ErasedCell>> {
         let table = self.actors.borrow();
         let s = table.slots.get(slot as usize)?;
         if s.generation != generation {

@@ -1,0 +1,393 @@
+//! Monitors and links: an actor learns that another actor stopped, or that a
+//! node went down, wherever they are; linked actors fail together.
+//!
+//! Owns: the public messages [`ActorDown`] and [`NodeDown`] and the reason
+//! [`DownReason`] (archivable: it crosses the network); each core's watch
+//! table (`table`, a state machine without I/O) and the glue that carries
+//! out its effects on the core: `CoreRt::monitors_actor_stopped` (run when an
+//! actor of the core stops) and `CoreRt::monitors_node_down` (run on every
+//! worker core when the cluster declares a node down or gone). Requests
+//! between cores and nodes travel as messages to the target core's system
+//! actor (`crate::system_watch`).
+//!
+//! Must never: touch the send or dispatch path of ordinary messages (the table
+//! is consulted only when an actor stops, watches or unwatches), stop an actor
+//! while its own handler runs (link failures that arise inside a handler are
+//! reported through the system actor, after it), wait for an answer from a
+//! node that is down (node-down reports come from this core's own table), or
+//! trust a request from the network before checking that it names an actor of
+//! this core.
+
+mod table;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+use table::Effect;
+pub(crate) use table::{Kind, WatchTable};
+
+use crate::actor::StopReason;
+use crate::core::frames::SendFail;
+use crate::core::CoreRt;
+use crate::error::{SpawnError, TellError};
+use crate::handle::NodeHandle;
+use crate::ids::{ActorId, CoreId, NodeId};
+use crate::message::Message;
+use crate::system_watch::{Down, Unwatch, Watch};
+
+/// Why a watched actor is down, as [`ActorDown`] reports it.
+///
+/// Every reason but [`DownReason::Normal`] is a failure: it stops the actors
+/// linked with the one that stopped (unless they trap links).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[rkyv(derive(Debug, PartialEq, Eq))]
+pub enum DownReason {
+    /// It stopped itself ([`Ctx::stop`](crate::Ctx::stop)).
+    Normal,
+    /// A handler panicked.
+    Panicked {
+        /// The panic's message.
+        message: String,
+        /// The type id of the message being handled.
+        type_id: u64,
+    },
+    /// Its `started` hook returned an error.
+    InitFailed {
+        /// The error, as text.
+        message: String,
+    },
+    /// Its `started` hook did not finish within `COREMESH_INIT_TIMEOUT_MS`.
+    InitTimeout,
+    /// It was stopped because `actor`, linked with it, failed.
+    LinkedFailure {
+        /// The linked actor that failed first.
+        actor: ActorId,
+    },
+    /// Its node shut down.
+    NodeShutdown,
+    /// Its node was declared down, or left the cluster; whether the actor
+    /// itself still runs there is unknown.
+    NodeDown,
+    /// It was not alive when the watch request reached its core (it had
+    /// stopped already, or never existed).
+    NoActor,
+    /// The watch request could not reach its core: its node is not connected
+    /// to this one, or its path stayed full (`LinkFull`, `RingFull`) for
+    /// longer than the request is retried.
+    NoConnection,
+}
+
+impl DownReason {
+    /// Whether this stop is a failure (anything but `Normal`): linked actors
+    /// are stopped by failures only.
+    pub fn is_failure(&self) -> bool {
+        *self != DownReason::Normal
+    }
+}
+
+impl From<&StopReason> for DownReason {
+    fn from(r: &StopReason) -> Self {
+        match r {
+            StopReason::Normal => DownReason::Normal,
+            StopReason::InitFailed(message) => DownReason::InitFailed { message: message.clone() },
+            StopReason::InitTimeout => DownReason::InitTimeout,
+            StopReason::Panicked { message, type_id } => {
+                DownReason::Panicked { message: message.clone(), type_id: *type_id }
+            }
+            StopReason::NodeShutdown => DownReason::NodeShutdown,
+            StopReason::LinkedFailure { actor, .. } => DownReason::LinkedFailure { actor: *actor },
+        }
+    }
+}
+
+impl ArchivedDownReason {
+    /// The native reason (the archive was validated before a handler saw it).
+    pub fn to_native(&self) -> DownReason {
+        match self {
+            ArchivedDownReason::Normal => DownReason::Normal,
+            ArchivedDownReason::Panicked { message, type_id } => {
+                DownReason::Panicked { message: message.as_str().to_owned(), type_id: type_id.to_native() }
+            }
+            ArchivedDownReason::InitFailed { message } => {
+                DownReason::InitFailed { message: message.as_str().to_owned() }
+            }
+            ArchivedDownReason::InitTimeout => DownReason::InitTimeout,
+            ArchivedDownReason::LinkedFailure { actor } => {
+                DownReason::LinkedFailure { actor: actor.to_native() }
+            }
+            ArchivedDownReason::NodeShutdown => DownReason::NodeShutdown,
+            ArchivedDownReason::NodeDown => DownReason::NodeDown,
+            ArchivedDownReason::NoActor => DownReason::NoActor,
+            ArchivedDownReason::NoConnection => DownReason::NoConnection,
+        }
+    }
+}
+
+/// A watched actor is down: sent to its monitors
+/// ([`Ctx::monitor`](crate::Ctx::monitor)) and to the linked actors that trap
+/// links ([`Ctx::trap_links`](crate::Ctx::trap_links)). Handle it like any
+/// message: `impl Handler<ActorDown>` and list it in
+/// [`handlers!`](crate::handlers).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct ActorDown {
+    /// The actor that is down.
+    pub actor: ActorId,
+    /// Why.
+    pub reason: DownReason,
+}
+
+/// A node watched with [`Ctx::monitor_node`](crate::Ctx::monitor_node) was
+/// declared down or left the cluster (or was not connected when the monitor
+/// was set).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[rkyv(derive(Debug))]
+pub struct NodeDown {
+    /// The node.
+    pub node: NodeId,
+}
+
+crate::message!(ActorDown = "coremesh.ActorDown", NodeDown = "coremesh.NodeDown");
+
+/// How long a report or request whose path is full (mailbox, ring, link) is
+/// retried before it is given up and logged.
+const CONTROL_RETRY_FOR: Duration = Duration::from_secs(10);
+/// The pause between two tries.
+const CONTROL_RETRY_EVERY: Duration = Duration::from_millis(1);
+
+/// One message of the watch machinery, kept whole for a retry.
+enum Control {
+    Watch(Watch),
+    Unwatch(Unwatch),
+    Down(Down),
+    ActorDown(ActorDown),
+    NodeDown(NodeDown),
+}
+
+impl CoreRt {
+    /// THE node-down hook: `node` was declared down or left the cluster. Run
+    /// on every worker core of this node (only then). Every actor of this core
+    /// that monitors an actor there gets `ActorDown { reason: NodeDown }`,
+    /// every monitor of the node gets `NodeDown`, every actor linked with an
+    /// actor there is stopped (or, trapping, gets `ActorDown`), and the
+    /// table forgets the node. A second call for the same node does nothing.
+    pub(crate) fn monitors_node_down(self: &Rc<Self>, node: NodeId) {
+        let mut fx = Vec::new();
+        self.watches.borrow_mut().node_down(node, &mut fx);
+        self.apply_watch_effects(fx);
+    }
+
+    /// `actor` of this core stopped (its slot is retired): report it to its
+    /// watchers and drop its own watches.
+    pub(crate) fn monitors_actor_stopped(self: &Rc<Self>, actor: ActorId, reason: &StopReason) {
+        if self.watches.borrow().is_empty() {
+            return;
+        }
+        let mut fx = Vec::new();
+        self.watches.borrow_mut().stopped(actor, &DownReason::from(reason), &mut fx);
+        self.apply_watch_effects(fx);
+    }
+
+    /// `watcher` (of this core) starts a monitor or a link to `target`.
+    pub(crate) fn watch_start(self: &Rc<Self>, watcher: ActorId, target: ActorId, kind: Kind) {
+        if watcher == target || !self.watches.borrow_mut().start_watching(watcher, target, kind) {
+            return;
+        }
+        if !self.is_here(target) {
+            let watch = Watch { target, watcher, link: kind == Kind::Link };
+            return self.send_control(system_id(target), Control::Watch(watch));
+        }
+        if self.cell(target.slot, target.generation).is_some() {
+            self.watches.borrow_mut().watched(target, watcher, kind);
+        } else {
+            // Reported through this core's system actor, so that a link to a
+            // dead actor stops the watcher after its handler, not inside it.
+            let down = Down { target, watcher, link: kind == Kind::Link, reason: DownReason::NoActor };
+            self.send_control(system_id(watcher), Control::Down(down));
+        }
+    }
+
+    /// `watcher` (of this core) drops its monitor or link to `target`.
+    pub(crate) fn watch_stop(self: &Rc<Self>, watcher: ActorId, target: ActorId, kind: Kind) {
+        if !self.watches.borrow_mut().stop_watching(watcher, target, kind) {
+            return;
+        }
+        if self.is_here(target) {
+            self.watches.borrow_mut().unwatched(target, watcher, kind);
+        } else {
+            let unwatch = Unwatch { target, watcher, link: kind == Kind::Link };
+            self.send_control(system_id(target), Control::Unwatch(unwatch));
+        }
+    }
+
+    /// `watcher` (of this core) monitors `node`. A node this core cannot reach
+    /// (unknown here, or gone) is reported down at once.
+    pub(crate) fn monitor_node_start(self: &Rc<Self>, watcher: ActorId, node: NodeId) {
+        if !self.watches.borrow_mut().monitor_node(watcher, node) {
+            return;
+        }
+        if node != self.node_id() && self.link_to(node).is_none() {
+            self.watches.borrow_mut().demonitor_node(watcher, node);
+            self.send_control(watcher, Control::NodeDown(NodeDown { node }));
+        }
+    }
+
+    /// `watcher` (of this core) no longer monitors `node`.
+    pub(crate) fn monitor_node_stop(&self, watcher: ActorId, node: NodeId) {
+        self.watches.borrow_mut().demonitor_node(watcher, node);
+    }
+
+    /// Whether linked failures reach `actor` (of this core) as `ActorDown`.
+    pub(crate) fn set_trap_links(&self, actor: ActorId, trap: bool) {
+        self.watches.borrow_mut().set_trap(actor, trap);
+    }
+
+    /// A watch request for `target` (of this core) arrived from `watcher`.
+    pub(crate) fn watch_arrived(self: &Rc<Self>, target: ActorId, watcher: ActorId, kind: Kind) {
+        if self.cell(target.slot, target.generation).is_some() {
+            self.watches.borrow_mut().watched(target, watcher, kind);
+        } else if self.is_here(watcher) {
+            self.down_arrived(watcher, target, kind, DownReason::NoActor);
+        } else {
+            let down = Effect::SendDown { watcher, target, kind, reason: DownReason::NoActor };
+            self.apply_watch_effects(vec![down]);
+        }
+    }
+
+    /// `watcher` dropped its watch of `target` (of this core).
+    pub(crate) fn unwatch_arrived(&self, target: ActorId, watcher: ActorId, kind: Kind) {
+        self.watches.borrow_mut().unwatched(target, watcher, kind);
+    }
+
+    /// `target` is down, reported to `watcher` (of this core).
+    pub(crate) fn down_arrived(
+        self: &Rc<Self>,
+        watcher: ActorId,
+        target: ActorId,
+        kind: Kind,
+        reason: DownReason,
+    ) {
+        let mut fx = Vec::new();
+        self.watches.borrow_mut().down(watcher, target, kind, reason, &mut fx);
+        self.apply_watch_effects(fx);
+    }
+
+    /// Whether `actor` lives on this core.
+    pub(crate) fn is_here(&self, actor: ActorId) -> bool {
+        actor.node == self.node_id() && actor.core == self.core_id()
+    }
+
+    fn apply_watch_effects(self: &Rc<Self>, fx: Vec<Effect>) {
+        for effect in fx {
+            match effect {
+                Effect::ActorDown { to, actor, reason } => {
+                    self.send_control(to, Control::ActorDown(ActorDown { actor, reason }))
+                }
+                Effect::NodeDown { to, node } => self.send_control(to, Control::NodeDown(NodeDown { node })),
+                Effect::Kill { actor, peer, reason } => {
+                    if let Some(cell) = self.cell(actor.slot, actor.generation) {
+                        tracing::debug!(%actor, %peer, ?reason, "linked actor failed; stopping");
+                        cell.kill(StopReason::LinkedFailure { actor: peer, reason });
+                    }
+                }
+                Effect::SendDown { watcher, target, kind, reason } => {
+                    let down = Down { target, watcher, link: kind == Kind::Link, reason };
+                    self.send_control(system_id(watcher), Control::Down(down));
+                }
+                Effect::SendUnwatch { target, watcher, kind } => {
+                    let unwatch = Unwatch { target, watcher, link: kind == Kind::Link };
+                    self.send_control(system_id(target), Control::Unwatch(unwatch));
+                }
+            }
+        }
+    }
+
+    /// Sends one control message; a full path is retried from a task of this
+    /// core for up to [`CONTROL_RETRY_FOR`].
+    fn send_control(self: &Rc<Self>, to: ActorId, msg: Control) {
+        match self.try_control(to, &msg) {
+            Ok(()) => {}
+            Err(SendFail::MailboxFull { .. } | SendFail::RingFull | SendFail::LinkFull { .. }) => {
+                let core = self.clone();
+                glommio::spawn_local(async move {
+                    let give_up = crate::clock::now() + CONTROL_RETRY_FOR;
+                    loop {
+                        glommio::timer::sleep(CONTROL_RETRY_EVERY).await;
+                        match core.try_control(to, &msg) {
+                            Ok(()) => return,
+                            Err(
+                                SendFail::MailboxFull { .. } | SendFail::RingFull | SendFail::LinkFull { .. },
+                            ) if crate::clock::now() < give_up => {}
+                            Err(fail) => {
+                                return core.control_lost(to, msg, fail.into_tell(to, core.core_id()))
+                            }
+                        }
+                    }
+                })
+                .detach();
+            }
+            Err(fail) => self.control_lost(to, msg, fail.into_tell(to, self.core_id())),
+        }
+    }
+
+    fn try_control(self: &Rc<Self>, to: ActorId, msg: &Control) -> Result<(), SendFail> {
+        match msg {
+            Control::Watch(m) => self.send(to, Watch::TYPE_ID, 0, None, m),
+            Control::Unwatch(m) => self.send(to, Unwatch::TYPE_ID, 0, None, m),
+            Control::Down(m) => self.send(to, Down::TYPE_ID, 0, None, m),
+            Control::ActorDown(m) => self.send(to, ActorDown::TYPE_ID, 0, None, m),
+            Control::NodeDown(m) => self.send(to, NodeDown::TYPE_ID, 0, None, m),
+        }
+    }
+
+    /// A control message could not be sent. A watch request that cannot reach
+    /// its target's core is reported to the watcher as a down at once.
+    fn control_lost(self: &Rc<Self>, to: ActorId, msg: Control, err: TellError) {
+        match msg {
+            Control::Watch(w) => {
+                let reason = match err {
+                    TellError::NodeGone { .. } => DownReason::NodeDown,
+                    TellError::NoSuchCore { .. } => DownReason::NoActor,
+                    _ => DownReason::NoConnection,
+                };
+                let down = Down { target: w.target, watcher: w.watcher, link: w.link, reason };
+                self.send_control(system_id(w.watcher), Control::Down(down));
+            }
+            Control::ActorDown(_) | Control::NodeDown(_)
+                if !matches!(err, TellError::ActorStopped { .. }) =>
+            {
+                tracing::warn!(core = %self.core_id(), watcher = %to, error = %err, "down report not delivered");
+            }
+            _ => tracing::debug!(core = %self.core_id(), %to, error = %err, "watch message not sent"),
+        }
+    }
+}
+
+/// The system actor of `actor`'s core.
+fn system_id(actor: ActorId) -> ActorId {
+    crate::system::system_actor(actor.node, actor.core).id()
+}
+
+/// Runs the node-down hook for `down` on every worker core of `node` and
+/// waits for it: what the membership does when the cluster declares a node
+/// down, without the rest (links stay up, asks are not failed). For tests.
+#[doc(hidden)]
+pub fn simulate_node_down(node: &NodeHandle, down: NodeId) -> Result<(), SpawnError> {
+    for core in 0..node.cores() {
+        let core = CoreId(u16::try_from(core).unwrap_or(u16::MAX));
+        node.run_on(core, move || crate::core::with_current(|c| c.monitors_node_down(down))).wait()?;
+    }
+    Ok(())
+}
+
+/// How many actors monitor or are linked with `actor`, as its core's table
+/// says. For tests that must know a watch request has arrived.
+#[doc(hidden)]
+pub fn watchers_of(node: &NodeHandle, actor: ActorId) -> Result<usize, SpawnError> {
+    node.run_on(actor.core, move || {
+        crate::core::with_current(|c| c.watches.borrow().watchers_of(actor)).unwrap_or(0)
+    })
+    .wait()
+}
