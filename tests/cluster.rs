@@ -17,7 +17,8 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use coremesh::{
-    Actor, ActorId, ActorRef, AskError, Config, CoreId, Ctx, Handler, MemberEvent, MemberStatus, Node, NodeId,
+    Actor, ActorDown, ActorId, ActorRef, AskError, Config, CoreId, Ctx, DownReason, Handler, MemberEvent,
+    MemberStatus, Node, NodeDown, NodeId, StopReason,
 };
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -76,6 +77,51 @@ impl Handler<Nap> for Echoer {
     fn handle(&mut self, _msg: &ArchivedNap, _ctx: &mut Ctx<Self>) {}
 }
 coremesh::handlers!(Echoer: Echo, Seq, SeqRepeats, Nap);
+
+/// Watches one remote actor (monitor and link, trapping the link) and its node,
+/// and records what it hears.
+struct Watcher {
+    target: ActorRef<Echoer>,
+    heard: std::sync::Arc<Mutex<Vec<String>>>,
+}
+impl Actor for Watcher {
+    async fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), coremesh::InitError> {
+        ctx.monitor(&self.target);
+        ctx.monitor_node(self.target.id().node);
+        Ok(())
+    }
+}
+impl Handler<ActorDown> for Watcher {
+    type Reply = ();
+    fn handle(&mut self, msg: &coremesh::ArchivedActorDown, _ctx: &mut Ctx<Self>) {
+        let line = format!("actor-down {:?}", msg.reason.to_native());
+        self.heard.lock().unwrap().push(line);
+    }
+}
+impl Handler<NodeDown> for Watcher {
+    type Reply = ();
+    fn handle(&mut self, msg: &coremesh::ArchivedNodeDown, _ctx: &mut Ctx<Self>) {
+        self.heard.lock().unwrap().push(format!("node-down {:016x}", msg.node.0.to_native()));
+    }
+}
+coremesh::handlers!(Watcher: ActorDown, NodeDown);
+
+/// Links itself to a remote actor without trapping: it must be stopped when
+/// that actor's node dies.
+struct Linked {
+    target: ActorRef<Echoer>,
+    stopped: std::sync::Arc<Mutex<Option<StopReason>>>,
+}
+impl Actor for Linked {
+    async fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), coremesh::InitError> {
+        ctx.link(&self.target);
+        Ok(())
+    }
+    fn stopped(&mut self, reason: &StopReason) {
+        *self.stopped.lock().unwrap() = Some(reason.clone());
+    }
+}
+coremesh::handlers!(Linked:);
 
 /// A `coremesh-node serve` child and the lines it prints.
 struct Proc {
@@ -299,6 +345,46 @@ fn a_paused_node_is_declared_down_in_time_and_rejoins_without_repeating_a_messag
     println!("b saw {seen} of {seq} numbered tells, {repeats} repeated");
     assert!(seen > 0);
     assert_eq!(repeats, 0, "a message was delivered twice or out of order");
+    drop(b);
+    a.shutdown().unwrap();
+}
+
+#[test]
+fn monitors_and_links_hear_when_a_remote_node_is_killed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = local_node(None);
+    let mut b = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
+    a.wait_for(|s| s.is_up(b.node), T).expect("b up");
+    let heard = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let stopped = std::sync::Arc::new(Mutex::new(None));
+    let (target, h, st) = (b.echoer, heard.clone(), stopped.clone());
+    a.spawn_on(CoreId(0), move || Watcher { target, heard: h }).wait().expect("watcher");
+    a.spawn_on(CoreId(0), move || Linked { target, stopped: st }).wait().expect("linked");
+    // The watch requests reach b before it dies: its echoer still answers after them.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(a.ask(&b.echoer, Echo { n: 1 }).timeout(T).wait(), Ok(1));
+    b.child.kill().expect("kill -9");
+    let want_node = format!("node-down {:016x}", b.node.0);
+    let deadline = Instant::now() + T;
+    let all_heard = loop {
+        let h = heard.lock().unwrap().clone();
+        let done = h.contains(&want_node) && h.iter().any(|l| l.starts_with("actor-down"));
+        if done || Instant::now() > deadline {
+            break h;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(all_heard.contains(&want_node), "{all_heard:?}");
+    assert!(all_heard.contains(&format!("actor-down {:?}", DownReason::NodeDown)), "{all_heard:?}");
+    let deadline = Instant::now() + T;
+    while stopped.lock().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let reason = stopped.lock().unwrap().clone();
+    assert!(
+        matches!(reason, Some(StopReason::LinkedFailure { reason: DownReason::NodeDown, .. })),
+        "the linked actor stopped with {reason:?}"
+    );
     drop(b);
     a.shutdown().unwrap();
 }

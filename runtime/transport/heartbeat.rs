@@ -63,6 +63,7 @@ impl CoreRt {
             self.link_down(&link);
         }
         self.pending.borrow_mut().fail_node(node, &AskError::ConnectionLost { node });
+        self.monitors_node_down(node);
     }
 }
 
