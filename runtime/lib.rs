@@ -95,8 +95,12 @@
 //!   themselves. Gossip packets carry an HMAC tag keyed with the cookie.
 //! - [`NodeHandle::cluster_state`], [`NodeHandle::wait_for`] and
 //!   [`NodeHandle::subscribe`] ([`MemberEvent`]: up, left, down).
-//! - A peer that sends nothing for `COREMESH_CONNECTION_TIMEOUT_MS` (every core
-//!   pings its peers every `COREMESH_HEARTBEAT_MS`) is declared down; a closed
+//! - A peer that sends nothing for `COREMESH_CONNECTION_TIMEOUT_MS` is declared
+//!   down. Every `COREMESH_HEARTBEAT_MS` each core sends a one-way tick to the
+//!   peer core at the other end of each connection it reads, so a tick never
+//!   waits behind a backlog flowing the other way; a core still working through
+//!   frames it has read does not count that time as the peer's silence
+//!   (`tests/cluster.rs::a_peer_working_through_a_backlog_*`). A closed
 //!   connection whose node does not answer a probe is declared down at once;
 //!   `shutdown` announces a leave. Every ask in flight to a node that is lost
 //!   ends with `ConnectionLost`. The incarnation rule is in [`membership`].
@@ -222,6 +226,7 @@ mod sync;
 mod system;
 mod system_watch;
 mod transport;
+mod waiters;
 
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
 pub use answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};

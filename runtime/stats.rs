@@ -62,6 +62,8 @@ counters! {
     /// Inbound connections refused as duplicates: both nodes dialed at once and
     /// this core kept its own dial.
     duplicate_connections,
+    /// Heartbeat ticks not sent because the link to the peer was full.
+    heartbeats_skipped,
     /// Actors spawned.
     actors_spawned,
     /// Actors stopped.

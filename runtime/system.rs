@@ -110,11 +110,16 @@ pub(crate) struct Spawn {
 pub(crate) struct Lookup {
     pub name: String,
 }
-/// A connection heartbeat: the asking core learns the node is alive when the
-/// reply comes back (`transport/heartbeat.rs`).
+/// A connection heartbeat, one way: every interval each core sends one to the
+/// peer core at the other end of each connection it reads, so the peer hears
+/// from it even while its own frames queue behind a backlog this way
+/// (`transport/heartbeat.rs`). `node` is the sender, whose link the receiving
+/// core marks alive (a forwarded tick did not arrive on that core's socket).
 #[derive(Archive, Serialize, Deserialize)]
-pub(crate) struct Ping;
-crate::message!(Spawn = "coremesh.sys.Spawn", Lookup = "coremesh.sys.Lookup", Ping = "coremesh.sys.Ping");
+pub(crate) struct Tick {
+    pub node: u64,
+}
+crate::message!(Spawn = "coremesh.sys.Spawn", Lookup = "coremesh.sys.Lookup", Tick = "coremesh.sys.Tick");
 
 /// The node's own actor, first on every core.
 pub(crate) struct SystemActor {
@@ -143,14 +148,17 @@ impl Handler<Lookup> for SystemActor {
         self.shared.registry.lookup(msg.name.as_str())
     }
 }
-impl Handler<Ping> for SystemActor {
+impl Handler<Tick> for SystemActor {
     type Reply = ();
-    fn handle(&mut self, _msg: &ArchivedPing, _ctx: &mut Ctx<Self>) {}
+    fn handle(&mut self, msg: &ArchivedTick, _ctx: &mut Ctx<Self>) {
+        let node = NodeId(msg.node.to_native());
+        crate::core::with_current(|c| c.heard_from(node));
+    }
 }
 crate::handlers!(
     SystemActor: Spawn,
     Lookup,
-    Ping,
+    Tick,
     crate::system_watch::Watch,
     crate::system_watch::Unwatch,
     crate::system_watch::Down,

@@ -388,3 +388,39 @@ fn monitors_and_links_hear_when_a_remote_node_is_killed() {
     drop(b);
     a.shutdown().unwrap();
 }
+
+#[test]
+fn a_peer_working_through_a_backlog_longer_than_the_timeout_is_not_declared_down() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = local_node(None);
+    let sub = a.subscribe();
+    let b = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
+    a.wait_for(|s| s.is_up(b.node), T).expect("b up");
+    // Twice the connection timeout of work queued for one actor of b, all sent
+    // at once from a's core 0 straight to b's core 0: a's own frames (a ping
+    // would be among them) wait behind it all, and b reads it in one go.
+    let naps = 2 * TIMEOUT_MS / 2;
+    let echoer = b.echoer;
+    a.run_on(CoreId(0), move || {
+        glommio::spawn_local(async move {
+            for _ in 0..naps {
+                echoer.send(Nap { ms: 2 }).await.expect("b takes the work");
+            }
+        })
+        .detach();
+    })
+    .wait()
+    .unwrap();
+    let started = Instant::now();
+    // b answers once the backlog is done; nobody was declared down meanwhile.
+    let answer = a.ask(&b.echoer, Echo { n: 7 }).timeout(T).wait();
+    println!("b answered after {:?} of queued work ({naps} naps of 2 ms)", started.elapsed());
+    assert_eq!(answer, Ok(7));
+    let events: Vec<MemberEvent> =
+        std::iter::from_fn(|| next_event_about(&sub, b.node, Duration::from_millis(10))).collect();
+    assert!(events.iter().all(|e| matches!(e, MemberEvent::MemberUp(_))), "a saw {events:?}");
+    assert!(!b.saw("down", a.id(), Duration::from_millis(10)), "b declared a down");
+    assert_eq!(a.cluster_state().member(b.node).map(|m| m.status), Some(MemberStatus::Up));
+    drop(b);
+    a.shutdown().unwrap();
+}

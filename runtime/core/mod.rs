@@ -95,7 +95,7 @@ pub(crate) struct CoreRt {
     /// Some frame (ring, socket or outside thread) waits for a full mailbox.
     pub(crate) blocked_any: Cell<bool>,
     /// Connection readers waiting for an actor of this core to take its mail.
-    room_waiters: RefCell<Vec<Waker>>,
+    room_waiters: RefCell<crate::waiters::Waiters>,
     /// This core's connections to other nodes.
     pub(crate) transport: crate::transport::Transport,
     /// Some outbound ring holds unpublished frames.
@@ -129,7 +129,7 @@ impl CoreRt {
             actors: RefCell::new(ActorTable::default()),
             blocked_rings: RefCell::new(vec![false; rx.len()]),
             blocked_any: Cell::new(false),
-            room_waiters: RefCell::new(Vec::new()),
+            room_waiters: RefCell::new(crate::waiters::Waiters::default()),
             transport: crate::transport::Transport::default(),
             tx: RefCell::new(tx),
             rx: RefCell::new(rx),
@@ -250,16 +250,15 @@ impl CoreRt {
         if self.blocked_any.replace(false) {
             self.blocked_rings.borrow_mut().iter_mut().for_each(|b| *b = false);
             self.wake_service();
-            for w in self.room_waiters.borrow_mut().drain(..) {
-                w.wake();
-            }
+            self.room_waiters.borrow_mut().wake_all();
         }
     }
 
-    /// A connection reader waits for room (see `mailbox_drained`).
-    pub(crate) fn add_room_waiter(&self, waker: Waker) {
+    /// A connection reader waits for room (see `mailbox_drained`); a reader
+    /// blocked on a full ring registers again every millisecond, kept once.
+    pub(crate) fn add_room_waiter(&self, waker: &Waker) {
         self.blocked_any.set(true);
-        self.room_waiters.borrow_mut().push(waker);
+        self.room_waiters.borrow_mut().register(waker);
     }
 
     /// Wakes this core's service task (same thread).

@@ -9,7 +9,8 @@
 //! Must never: trust a byte from the peer before the decoder checked it, allocate
 //! for an incoming length before checking it against the limit, or keep reading
 //! while the target of the frame in hand has no room (the reader waits, and TCP
-//! pushes back on the peer).
+//! pushes back on the peer), or hold the core past glommio's time slice while
+//! frames keep coming (the heartbeat task must run).
 
 use std::future::poll_fn;
 use std::rc::Rc;
@@ -214,10 +215,23 @@ pub(crate) async fn run_reader(
                 // until an actor of this core takes its mail or the ring drains.
                 RECEIVING.with(|r| r.set((0, 0)));
                 core.wait_for_room().await;
+                link.touch(crate::clock::now());
                 RECEIVING.with(|r| r.set((buf.as_ptr() as usize, filled)));
                 continue;
             }
             start += len;
+            // A buffer of frames for slow handlers must not keep this core's
+            // other tasks (the writer, heartbeats) waiting: give way once
+            // glommio's time slice is used up (a cheap check of two indices).
+            if glommio::executor().need_preempt() {
+                RECEIVING.with(|r| r.set((0, 0)));
+                // Still working through what the peer sent: its silence since
+                // cannot be judged before the reader gets back to the socket
+                // (a tick it sent waits there, behind this backlog).
+                link.touch(crate::clock::now());
+                glommio::yield_if_needed().await;
+                RECEIVING.with(|r| r.set((buf.as_ptr() as usize, filled)));
+            }
         }
         RECEIVING.with(|r| r.set((0, 0)));
         if link.state() == LinkState::Down {
@@ -239,6 +253,8 @@ pub(crate) async fn run_reader(
             };
             buf.resize(need, 0);
         }
+        // Nor must a peer that never stops sending.
+        glommio::yield_if_needed().await;
         // Busy-poll the socket while the core would spin anyway (a reply often
         // arrives within microseconds); only then wait for io_uring readiness,
         // whose completions glommio reaps once per turn of its loop.

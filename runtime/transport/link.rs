@@ -37,12 +37,14 @@ pub(crate) struct Link {
     state: Cell<LinkState>,
     writer_core: Cell<Option<u16>>,
     dialing: Cell<Option<u16>>,
-    /// When something last arrived from the peer (a frame, a heartbeat reply).
+    /// When something last arrived from the peer (bytes on a connection of
+    /// this link, or a heartbeat forwarded by another core).
     last_alive: Cell<std::time::Instant>,
-    /// When this core last sent the peer a heartbeat.
-    last_ping: Cell<std::time::Instant>,
+    /// The peer core at the other end of each connection of this link being
+    /// read now (the writing one included): each gets this core's heartbeats.
+    readers: RefCell<Vec<u16>>,
     /// Readers waiting for the link to go down (they stop reading then).
-    closed: RefCell<Vec<Waker>>,
+    closed: RefCell<crate::waiters::Waiters>,
 }
 
 impl Link {
@@ -56,8 +58,8 @@ impl Link {
             writer_core: Cell::new(None),
             dialing: Cell::new(None),
             last_alive: Cell::new(crate::clock::now()),
-            last_ping: Cell::new(crate::clock::now()),
-            closed: RefCell::new(Vec::new()),
+            readers: RefCell::new(Vec::new()),
+            closed: RefCell::new(crate::waiters::Waiters::default()),
         }
     }
 
@@ -71,12 +73,25 @@ impl Link {
         self.last_alive.get()
     }
 
-    pub(crate) fn last_ping(&self) -> std::time::Instant {
-        self.last_ping.get()
+    /// A connection from the peer's core `peer_core` is being read from now on.
+    pub(crate) fn add_reader(&self, peer_core: u16) {
+        self.readers.borrow_mut().push(peer_core);
     }
 
-    pub(crate) fn set_last_ping(&self, at: std::time::Instant) {
-        self.last_ping.set(at);
+    /// One connection from `peer_core` stopped being read.
+    pub(crate) fn remove_reader(&self, peer_core: u16) {
+        let mut readers = self.readers.borrow_mut();
+        if let Some(i) = readers.iter().position(|c| *c == peer_core) {
+            readers.swap_remove(i);
+        }
+    }
+
+    /// The peer cores this core reads from over this link, each once.
+    pub(crate) fn reader_cores(&self) -> Vec<u16> {
+        let mut cores = self.readers.borrow().clone();
+        cores.sort_unstable();
+        cores.dedup();
+        cores
     }
 
     /// Resolves once the link is down.
@@ -85,10 +100,7 @@ impl Link {
             if self.state.get() == LinkState::Down {
                 return std::task::Poll::Ready(());
             }
-            let mut waiters = self.closed.borrow_mut();
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
-            }
+            self.closed.borrow_mut().register(cx.waker());
             std::task::Poll::Pending
         })
         .await;
@@ -143,9 +155,7 @@ impl Link {
         self.state.set(LinkState::Down);
         self.out.borrow_mut().clear();
         self.wake_writer();
-        for w in self.closed.borrow_mut().drain(..) {
-            w.wake();
-        }
+        self.closed.borrow_mut().wake_all();
     }
 
     /// Whether one more frame may be queued.

@@ -282,6 +282,19 @@ impl CoreRt {
     }
 
     async fn run_claimed(self: &Rc<Self>, link: Rc<Link>, peer_core: u16, stream: TcpStream, first: Vec<u8>) {
+        link.add_reader(peer_core);
+        self.run_reading(&link, peer_core, stream, first).await;
+        link.remove_reader(peer_core);
+    }
+
+    async fn run_reading(
+        self: &Rc<Self>,
+        link: &Rc<Link>,
+        peer_core: u16,
+        stream: TcpStream,
+        first: Vec<u8>,
+    ) {
+        let link = link.clone();
         let decoder = self.network_decoder();
         if !link.claim_writer(peer_core) {
             let result = conn::run_reader(self.clone(), link.clone(), stream, first, decoder).await;
@@ -428,7 +441,7 @@ impl CoreRt {
                 return std::task::Poll::Ready(());
             }
             registered = true;
-            self.add_room_waiter(cx.waker().clone());
+            self.add_room_waiter(cx.waker());
             std::task::Poll::Pending
         });
         futures_lite::FutureExt::or(woken, glommio::timer::sleep(Duration::from_millis(1))).await;
