@@ -173,9 +173,13 @@ impl Proc {
                 }
             }
         });
-        let ready = lines.recv_timeout(T).expect("a ready line within 20 s");
+        let ready = lines.recv_timeout(T).unwrap_or_default();
         let words: Vec<&str> = ready.split_whitespace().collect();
-        assert_eq!(words[0], "ready", "{ready}");
+        if words.len() < 5 || words[0] != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child's first line is not `ready …` within 20 s: {ready:?}");
+        }
         let node = NodeId(u64::from_str_radix(words[1], 16).unwrap());
         let p: Vec<u32> = words[4].split('.').map(|x| x.parse().unwrap()).collect();
         let echoer =
@@ -422,5 +426,50 @@ fn a_peer_working_through_a_backlog_longer_than_the_timeout_is_not_declared_down
     assert!(!b.saw("down", a.id(), Duration::from_millis(10)), "b declared a down");
     assert_eq!(a.cluster_state().member(b.node).map(|m| m.status), Some(MemberStatus::Up));
     drop(b);
+    a.shutdown().unwrap();
+}
+
+/// A port free on loopback for both TCP and UDP right now.
+fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[test]
+fn a_node_restarted_at_the_same_address_is_a_new_member_and_old_refs_say_it_is_gone() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = local_node(None);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut b = Proc::start(&addr, Some(a.listen_addr()), &[]);
+    a.wait_for(|s| s.is_up(b.node), T).expect("b up");
+    assert_eq!(a.ask(&b.echoer, Echo { n: 1 }).timeout(T).wait(), Ok(1));
+    let (old_node, old_echoer) = (b.node, b.echoer);
+    // kill -9, and start again at once at the same address (before a may even
+    // have noticed the old process is gone).
+    b.child.kill().expect("kill -9");
+    b.child.wait().expect("reaped");
+    let b2 = Proc::start(&addr, Some(a.listen_addr()), &[]);
+    assert_ne!(b2.node, old_node, "a restarted process draws a new node id");
+    let state = a
+        .wait_for(
+            |s| s.is_up(b2.node) && s.member(old_node).is_some_and(|m| m.status == MemberStatus::Down),
+            T,
+        )
+        .expect("the new node up and the old one down");
+    assert_eq!(state.member(b2.node).map(|m| m.addr), state.member(old_node).map(|m| m.addr));
+    assert_eq!(a.ask(&b2.echoer, Echo { n: 2 }).timeout(T).wait(), Ok(2), "refs to the new node work");
+    let old = a.ask(&old_echoer, Echo { n: 3 }).timeout(T).wait();
+    assert!(
+        matches!(old, Err(AskError::NotSent(coremesh::TellError::NodeGone { node })) if node == old_node),
+        "an ask to the old incarnation: {old:?}"
+    );
+    let message = a.tell(&old_echoer, Echo { n: 4 }).unwrap_err().to_string();
+    assert!(message.contains(&old_node.to_string()) && message.contains("gone"), "{message}");
+    drop(b2);
     a.shutdown().unwrap();
 }

@@ -301,8 +301,15 @@ impl Control {
             }
             OwnedNotification::Rename(old, new) => {
                 if old.node != new.node {
-                    // Restarted at the same address: the old node id is gone for good.
+                    // Restarted at the same address: the old node id is gone for
+                    // good, and the new one is a member of its own. foca raises
+                    // no MemberUp for it when the old identity was still active
+                    // (the active set did not change), so it is raised here.
                     self.member_gone(&old, MemberStatus::Down);
+                    if self.foca.iter_members().any(|m| m.id() == &new) {
+                        self.member_up(new);
+                        return;
+                    }
                 }
                 self.known.insert(new.node_id(), new);
             }
