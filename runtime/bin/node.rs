@@ -162,10 +162,15 @@ fn main() -> ExitCode {
     }
     let (id, cores, addr) = (node.id().0, node.cores(), node.listen_addr());
     let actors = actors.join(" ");
+    // Events from now on queue in the subscription; they are printed only after
+    // the ready line, which is always the first line.
     let events = node.subscribe();
-    std::thread::spawn(move || print_events(events));
     // `ready <node id, hex> <cores> <listen address> <echo actor per core: core.slot.generation>…`
-    if let Err(e) = node.run_until_signal_with(|| println!("ready {id:016x} {cores} {addr} {actors}")) {
+    let ready = move || {
+        println!("ready {id:016x} {cores} {addr} {actors}");
+        std::thread::spawn(move || print_events(events));
+    };
+    if let Err(e) = node.run_until_signal_with(ready) {
         eprintln!("coremesh-node: {e}");
         return ExitCode::from(1);
     }
