@@ -1,4 +1,5 @@
-//! Once warm, a tell allocates nothing: same core, and across cores.
+//! Once warm, a tell allocates nothing: same core, across cores, and to another
+//! node over TCP (sender and receive path both counted).
 //!
 //! A counting global allocator counts allocations and reallocations (not
 //! frees) made on worker-core threads that a test has marked, while the test
@@ -144,7 +145,7 @@ fn mark(node: &Node, core: u16) {
 async fn tell(sink: &ActorRef<Sink>, n: u64) {
     match sink.tell(Add { n }) {
         Ok(()) => {}
-        Err(TellError::MailboxFull { .. } | TellError::RingFull { .. }) => {
+        Err(TellError::MailboxFull { .. } | TellError::RingFull { .. } | TellError::LinkFull { .. }) => {
             sink.send(Add { n }).await.expect("send");
         }
         Err(e) => panic!("tell: {e}"),
@@ -196,14 +197,19 @@ async fn measure(sink: ActorRef<Sink>, sum: Arc<AtomicU64>) -> Outcome {
 }
 
 fn run(node: &Node, sink_core: u16) -> Outcome {
+    run_between(node, node, sink_core)
+}
+
+/// Tells from `sender`'s core 0 to a sink on `receiver`'s `sink_core`.
+fn run_between(sender: &Node, receiver: &Node, sink_core: u16) -> Outcome {
     TRACE.store(std::env::var_os("COREMESH_ALLOC_TRACE").is_some(), Ordering::SeqCst);
     let sum = Arc::new(AtomicU64::new(0));
     let s = sum.clone();
-    let sink = node.spawn_on(CoreId(sink_core), move || Sink { sum: s }).wait().expect("spawn");
-    mark(node, 0);
-    mark(node, sink_core);
+    let sink = receiver.spawn_on(CoreId(sink_core), move || Sink { sum: s }).wait().expect("spawn");
+    mark(sender, 0);
+    mark(receiver, sink_core);
     let (tx, rx) = mpsc::channel();
-    node.run_on(CoreId(0), move || {
+    sender.run_on(CoreId(0), move || {
         glommio::spawn_local(async move {
             let _ = tx.send(measure(sink, sum).await);
         })
@@ -215,6 +221,7 @@ fn run(node: &Node, sink_core: u16) -> Outcome {
 }
 
 fn check(out: &Outcome) {
+    println!("{out:?}");
     let expected = WARM_ROUNDS * WARM_TELLS + MEASURED_TELLS;
     assert_eq!(out.handled, MEASURED_TELLS, "{out:?}");
     assert_eq!(out.final_sum.as_ref().ok(), Some(&expected), "{out:?}");
@@ -250,5 +257,22 @@ fn cross_core_tell_allocates_nothing_once_warm() {
     let node = start(&[0, 1], Some(1_000_000));
     let out = run(&node, 1);
     node.shutdown().expect("shutdown");
+    check(&out);
+}
+
+#[test]
+fn remote_tell_allocates_nothing_once_warm() {
+    if !two_cpus() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Two nodes of this process, one core each, over a loopback TCP connection:
+    // the sender's link and the receiver's reader, decoder and in-place dispatch.
+    let sender = start(&[0], Some(1_000_000));
+    let receiver = start(&[1], Some(1_000_000));
+    sender.connect(receiver.listen_addr()).wait().expect("connect");
+    let out = run_between(&sender, &receiver, 0);
+    sender.shutdown().expect("shutdown");
+    receiver.shutdown().expect("shutdown");
     check(&out);
 }
