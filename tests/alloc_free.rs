@@ -209,14 +209,15 @@ fn run_between(sender: &Node, receiver: &Node, sink_core: u16) -> Outcome {
     mark(sender, 0);
     mark(receiver, sink_core);
     let (tx, rx) = mpsc::channel();
-    sender.run_on(CoreId(0), move || {
-        glommio::spawn_local(async move {
-            let _ = tx.send(measure(sink, sum).await);
+    sender
+        .run_on(CoreId(0), move || {
+            glommio::spawn_local(async move {
+                let _ = tx.send(measure(sink, sum).await);
+            })
+            .detach();
         })
-        .detach();
-    })
-    .wait()
-    .expect("core 0 accepts work");
+        .wait()
+        .expect("core 0 accepts work");
     rx.recv_timeout(LIMIT + Duration::from_secs(10)).expect("the sender task ends")
 }
 
