@@ -282,14 +282,20 @@ fn a_killed_node_fails_a_thousand_asks_in_flight_and_the_survivors_keep_serving(
     let c = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
     a.wait_for(|s| s.up_nodes().len() == 3, T).expect("three members up");
     // Each ask naps 20 ms on b's core, so nearly all of them are still queued.
-    let asks: Vec<_> =
-        (0..1000).map(|_| a.ask(&b.echoer, Nap { ms: 20 }).timeout(Duration::from_secs(60))).collect();
+    // `into_future` sends an ask at once: all 1000 are in flight before the kill.
+    let asks: Vec<_> = (0..1000)
+        .map(|_| {
+            std::future::IntoFuture::into_future(
+                a.ask(&b.echoer, Nap { ms: 20 }).timeout(Duration::from_secs(60)),
+            )
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(100));
     b.child.kill().expect("kill -9");
     let killed = Instant::now();
     let mut lost = 0;
     for ask in asks {
-        match ask.wait() {
+        match futures_lite::future::block_on(ask) {
             Ok(()) => {}
             Err(AskError::ConnectionLost { node }) if node == b.node => lost += 1,
             Err(e) => panic!("an ask ended with {e} instead of ConnectionLost"),

@@ -163,10 +163,20 @@ fn a_killed_peer_fails_every_in_flight_ask_at_once() {
     // Stop the peer so that asks stay in flight, then kill it.
     stop(peer.child.id() as libc::pid_t);
     let (tx, rx) = std::sync::mpsc::channel();
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel();
     node.run_on(CoreId(0), move || {
         glommio::spawn_local(async move {
-            let asks: Vec<_> =
-                (0..1000u64).map(|n| e.ask(Echo { n }).timeout(Duration::from_secs(60))).collect();
+            // An ask is sent when its future is first polled: poll each once,
+            // so that all 1000 are in flight together before the kill.
+            let mut asks: Vec<_> = (0..1000u64)
+                .map(|n| {
+                    std::future::IntoFuture::into_future(e.ask(Echo { n }).timeout(Duration::from_secs(60)))
+                })
+                .collect();
+            for a in &mut asks {
+                assert!(futures_lite::future::poll_once(a).await.is_none(), "the stopped peer answered");
+            }
+            let _ = sent_tx.send(());
             let started = Instant::now();
             let mut out = Vec::new();
             for a in asks {
@@ -178,7 +188,8 @@ fn a_killed_peer_fails_every_in_flight_ask_at_once() {
     })
     .wait()
     .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    sent_rx.recv_timeout(Duration::from_secs(30)).expect("all 1000 asks sent");
+    assert_eq!(node.stats().total().late_replies, 0);
     peer.child.kill().unwrap();
     let (results, took) = rx.recv_timeout(Duration::from_secs(30)).expect("asks ended");
     assert_eq!(results.len(), 1000);
