@@ -58,12 +58,13 @@ impl CoreRt {
     /// One tick to each peer core this core reads from over `link`.
     fn send_ticks(&self, link: &Link) {
         let tick = crate::system::Tick { node: self.node_id().0 };
-        for peer_core in link.reader_cores() {
+        // A tell queues bytes on the link; it never touches its readers.
+        link.each_reader_core(|peer_core| {
             let to = crate::system::system_actor(link.peer, CoreId(peer_core));
             if to.tell_ref(&tick).is_err() {
                 self.stats().heartbeats_skipped.add(1);
             }
-        }
+        });
     }
 
     /// A tick from `node` reached this core (possibly forwarded by another

@@ -86,12 +86,15 @@ impl Link {
         }
     }
 
-    /// The peer cores this core reads from over this link, each once.
-    pub(crate) fn reader_cores(&self) -> Vec<u16> {
-        let mut cores = self.readers.borrow().clone();
-        cores.sort_unstable();
-        cores.dedup();
-        cores
+    /// Calls `f` with each peer core this core reads from over this link, once
+    /// each. `f` must not add or remove readers.
+    pub(crate) fn each_reader_core(&self, mut f: impl FnMut(u16)) {
+        let readers = self.readers.borrow();
+        for (i, core) in readers.iter().enumerate() {
+            if !readers[..i].contains(core) {
+                f(*core);
+            }
+        }
     }
 
     /// Resolves once the link is down.

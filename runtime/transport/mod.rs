@@ -277,24 +277,14 @@ impl CoreRt {
         first: Vec<u8>,
     ) {
         self.stats().connections_opened.add(1);
-        self.run_claimed(link, peer_core, stream, first).await;
+        // Read for as long as it runs: this core's heartbeats go to `peer_core`.
+        link.add_reader(peer_core);
+        self.run_claimed(link.clone(), peer_core, stream, first).await;
+        link.remove_reader(peer_core);
         self.stats().connections_closed.add(1);
     }
 
     async fn run_claimed(self: &Rc<Self>, link: Rc<Link>, peer_core: u16, stream: TcpStream, first: Vec<u8>) {
-        link.add_reader(peer_core);
-        self.run_reading(&link, peer_core, stream, first).await;
-        link.remove_reader(peer_core);
-    }
-
-    async fn run_reading(
-        self: &Rc<Self>,
-        link: &Rc<Link>,
-        peer_core: u16,
-        stream: TcpStream,
-        first: Vec<u8>,
-    ) {
-        let link = link.clone();
         let decoder = self.network_decoder();
         if !link.claim_writer(peer_core) {
             let result = conn::run_reader(self.clone(), link.clone(), stream, first, decoder).await;
