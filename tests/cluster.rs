@@ -78,7 +78,7 @@ impl Handler<Nap> for Echoer {
 }
 coremesh::handlers!(Echoer: Echo, Seq, SeqRepeats, Nap);
 
-/// Watches one remote actor (monitor and link, trapping the link) and its node,
+/// Monitors one remote actor and its node,
 /// and records what it hears.
 struct Watcher {
     target: ActorRef<Echoer>,
@@ -225,6 +225,17 @@ fn local_node(seed: Option<SocketAddr>) -> Node {
     Node::start(b.build().expect("config")).expect("node starts")
 }
 
+/// The cluster lock, a node in this process (subscribed to its events) and a
+/// child that joined it and is up there.
+fn a_node_and_a_child() -> (std::sync::MutexGuard<'static, ()>, Node, coremesh::Subscription, Proc) {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = local_node(None);
+    let sub = a.subscribe();
+    let b = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
+    a.wait_for(|s| s.is_up(b.node), T).expect("b up");
+    (serial, a, sub, b)
+}
+
 /// Waits for the next event about `node` on `sub`, skipping others.
 fn next_event_about(sub: &coremesh::Subscription, node: NodeId, limit: Duration) -> Option<MemberEvent> {
     let deadline = Instant::now() + limit;
@@ -319,11 +330,7 @@ fn a_killed_node_fails_a_thousand_asks_in_flight_and_the_survivors_keep_serving(
 
 #[test]
 fn a_paused_node_is_declared_down_in_time_and_rejoins_without_repeating_a_message() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let a = local_node(None);
-    let sub = a.subscribe();
-    let b = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
-    a.wait_for(|s| s.is_up(b.node), T).expect("b up");
+    let (_serial, a, sub, b) = a_node_and_a_child();
     let mut seq = 0u64;
     let mut send_for = |d: Duration| {
         let until = Instant::now() + d;
@@ -401,15 +408,12 @@ fn monitors_and_links_hear_when_a_remote_node_is_killed() {
 
 #[test]
 fn a_peer_working_through_a_backlog_longer_than_the_timeout_is_not_declared_down() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let a = local_node(None);
-    let sub = a.subscribe();
-    let b = Proc::start("127.0.0.1:0", Some(a.listen_addr()), &[]);
-    a.wait_for(|s| s.is_up(b.node), T).expect("b up");
-    // Twice the connection timeout of work queued for one actor of b, all sent
-    // at once from a's core 0 straight to b's core 0: a's own frames (a ping
-    // would be among them) wait behind it all, and b reads it in one go.
-    let naps = 2 * TIMEOUT_MS / 2;
+    let (_serial, a, sub, b) = a_node_and_a_child();
+    // Twice the connection timeout of work (naps of 2 ms) queued for one actor
+    // of b, all sent at once from a's core 0 straight to b's core 0: a's own
+    // frames (a ping would be among them) wait behind it all, and b reads it
+    // in one go.
+    let naps = TIMEOUT_MS;
     let echoer = b.echoer;
     a.run_on(CoreId(0), move || {
         glommio::spawn_local(async move {
