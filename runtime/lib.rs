@@ -171,6 +171,11 @@
 //!   request, also when it is forwarded between cores.
 //! - Actors list their messages with [`handlers!`]; the dispatch table is a
 //!   static chain of type-id comparisons, not a registry lookup.
+//! - Connection heartbeats run on the worker cores, not the control core:
+//!   each core ticks its peers over its own connections and judges their
+//!   silence, since only the core that owns a connection sees what arrives on
+//!   it; the control thread runs SWIM and turns a core's verdict into the
+//!   node's declaration of down.
 //!
 //! ## Example
 //! ```no_run
