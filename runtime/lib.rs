@@ -37,7 +37,7 @@
 //!    pending entry) and completes the ask's future.
 //!
 //! Same-core and cross-core sends take the same frame format and the same
-//! dispatch code (`core::frames`, `dispatch`).
+//! dispatch code (`core::frames`, and the handler glue in `actor::glue`).
 //!
 //! ## Why
 //! - **Mailboxes hold archived bytes**: the bytes a handler reads are the bytes
@@ -210,45 +210,37 @@
 #![warn(missing_docs)]
 
 pub mod actor;
-mod answers;
 mod clock;
+mod cluster;
 pub mod config;
 mod core;
-mod ctx;
-mod dispatch;
 pub mod error;
-mod handle;
 mod ids;
-pub mod local;
-pub mod membership;
-mod message;
-mod monitor;
 mod node;
-mod reply;
-mod send;
-pub mod stats;
 mod sync;
-mod system;
-mod system_watch;
 mod transport;
-mod waiters;
 
+pub use cluster::membership;
+pub use node::{local, stats};
+
+pub use actor::ctx::Ctx;
+pub use actor::glue::Owned;
+pub use actor::message::{Message, Reply, Wire};
+pub use actor::send::{Ask, Handles};
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
-pub use answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
+pub use cluster::monitor::{
+    ActorDown, ArchivedActorDown, ArchivedDownReason, ArchivedNodeDown, DownReason, NodeDown,
+};
+pub use cluster::system::RemoteSpawn;
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use coremesh_wire as wire;
-pub use ctx::Ctx;
-pub use dispatch::Owned;
 pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
-pub use handle::NodeHandle;
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use membership::{ClusterState, Member, MemberEvent, MemberStatus, Subscription, WaitTimeout};
-pub use message::{Message, Reply, Wire};
-pub use monitor::{ActorDown, ArchivedActorDown, ArchivedDownReason, ArchivedNodeDown, DownReason, NodeDown};
+pub use node::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
+pub use node::handle::NodeHandle;
 pub use node::Node;
-pub use send::{Ask, Handles};
 pub use stats::NodeStats;
-pub use system::RemoteSpawn;
 
 /// The hash of this build's wire format that nodes compare in the handshake;
 /// a peer with another value is refused as a different build.
@@ -256,8 +248,8 @@ pub const TYPE_TABLE_HASH: u64 = transport::TYPE_TABLE_HASH;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::actor::glue::{run_async, run_sync, Delivery};
     pub use crate::actor::SyncDispatch;
-    pub use crate::dispatch::{run_async, run_sync, Delivery};
-    pub use crate::monitor::{simulate_node_down, watchers_of};
+    pub use crate::cluster::monitor::{simulate_node_down, watchers_of};
     pub use crate::transport::conn::in_receive_buffer;
 }

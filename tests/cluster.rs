@@ -20,7 +20,6 @@ use coremesh::{
     Actor, ActorDown, ActorId, ActorRef, AskError, Config, CoreId, Ctx, DownReason, Handler, MemberEvent,
     MemberStatus, Node, NodeDown, NodeId, StopReason,
 };
-use rkyv::{Archive, Deserialize, Serialize};
 
 const NODE: &str = env!("CARGO_BIN_EXE_coremesh-node");
 const HEARTBEAT_MS: u64 = 300;
@@ -30,53 +29,9 @@ const T: Duration = Duration::from_secs(20);
 /// One cluster at a time on this machine.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-// The child's Echoer protocol (the same names as in runtime/bin/node.rs).
-#[derive(Archive, Serialize, Deserialize)]
-struct Echo {
-    n: u64,
-}
-#[derive(Archive, Serialize, Deserialize)]
-struct Seq {
-    sender: u32,
-    seq: u64,
-}
-#[derive(Archive, Serialize, Deserialize)]
-struct SeqRepeats;
-#[derive(Archive, Serialize, Deserialize)]
-struct Nap {
-    ms: u64,
-}
-coremesh::message!(
-    Echo = "coremesh-node.Echo",
-    Seq = "coremesh-node.Seq",
-    SeqRepeats = "coremesh-node.SeqRepeats",
-    Nap = "coremesh-node.Nap",
-);
-
-/// Stands for the child's actor: only its refs are used here.
-struct Echoer;
-impl Actor for Echoer {}
-impl Handler<Echo> for Echoer {
-    type Reply = u64;
-    fn handle(&mut self, msg: &ArchivedEcho, _ctx: &mut Ctx<Self>) -> u64 {
-        msg.n.to_native()
-    }
-}
-impl Handler<Seq> for Echoer {
-    type Reply = ();
-    fn handle(&mut self, _msg: &ArchivedSeq, _ctx: &mut Ctx<Self>) {}
-}
-impl Handler<SeqRepeats> for Echoer {
-    type Reply = (u64, u64);
-    fn handle(&mut self, _msg: &ArchivedSeqRepeats, _ctx: &mut Ctx<Self>) -> (u64, u64) {
-        (0, 0)
-    }
-}
-impl Handler<Nap> for Echoer {
-    type Reply = ();
-    fn handle(&mut self, _msg: &ArchivedNap, _ctx: &mut Ctx<Self>) {}
-}
-coremesh::handlers!(Echoer: Echo, Seq, SeqRepeats, Nap);
+#[path = "fixture/echoer.rs"]
+mod echoer;
+use echoer::*;
 
 /// Monitors one remote actor and its node,
 /// and records what it hears.

@@ -7,49 +7,13 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coremesh::{Actor, ActorId, ActorRef, AskError, Config, CoreId, Ctx, Handler, Node, NodeId};
-use rkyv::{Archive, Deserialize, Serialize};
+use coremesh::{ActorId, ActorRef, AskError, Config, CoreId, Node, NodeId};
 
 const NODE: &str = env!("CARGO_BIN_EXE_coremesh-node");
 
-/// The child's echo message: same stable name, so the same wire type id.
-#[derive(Archive, Serialize, Deserialize)]
-struct Echo {
-    n: u64,
-}
-#[derive(Archive, Serialize, Deserialize)]
-struct Seq {
-    sender: u32,
-    seq: u64,
-}
-#[derive(Archive, Serialize, Deserialize)]
-struct SeqStats;
-coremesh::message!(
-    Echo = "coremesh-node.Echo",
-    Seq = "coremesh-node.Seq",
-    SeqStats = "coremesh-node.SeqStats"
-);
-
-/// Stands for the child's actor type on this side.
-struct Echoer;
-impl Actor for Echoer {}
-impl Handler<Echo> for Echoer {
-    type Reply = u64;
-    fn handle(&mut self, msg: &ArchivedEcho, _ctx: &mut Ctx<Self>) -> u64 {
-        msg.n.to_native()
-    }
-}
-impl Handler<Seq> for Echoer {
-    type Reply = ();
-    fn handle(&mut self, _msg: &ArchivedSeq, _ctx: &mut Ctx<Self>) {}
-}
-impl Handler<SeqStats> for Echoer {
-    type Reply = (u64, u64);
-    fn handle(&mut self, _msg: &ArchivedSeqStats, _ctx: &mut Ctx<Self>) -> (u64, u64) {
-        (0, 0)
-    }
-}
-coremesh::handlers!(Echoer: Echo, Seq, SeqStats);
+#[path = "fixture/echoer.rs"]
+mod echoer;
+use echoer::*;
 
 /// A `coremesh-node serve` child, killed on drop.
 struct Peer {

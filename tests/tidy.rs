@@ -300,8 +300,7 @@ fn check_file(rel: &str, text: &str) -> Vec<Violation> {
         || rel.starts_with("tests/")
         || rel.starts_with("bench/")
         || rel.starts_with("examples/");
-    // runtime/bin/ holds programs built on the runtime, not the runtime itself.
-    let atomics_banned = in_runtime && !rel.starts_with("runtime/sync/") && !rel.starts_with("runtime/bin/");
+    let atomics_banned = in_runtime && !rel.starts_with("runtime/sync/");
 
     let lines = lex(text);
     for (idx, line) in lines.iter().enumerate() {
@@ -459,7 +458,7 @@ mod self_test {
 
     #[test]
     fn unsafe_safety_patterns_in_use() {
-        // A multi-line SAFETY block with a preceding plain comment (runtime/node.rs).
+        // A multi-line SAFETY block with a preceding plain comment (runtime/node/mod.rs).
         let block = format!(
             "{DOC}fn f() {{\n    // a note first\n    // SAFETY:\n    // - one\n    // - two\n    \
              let n = unsafe {{ g() }};\n}}\n"

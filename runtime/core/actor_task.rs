@@ -21,9 +21,9 @@ use rkyv::util::AlignedVec;
 use super::cell::{expired, panic_message, unknown_type, ActorCell};
 use super::mailbox::MailboxState;
 use super::CoreRt;
+use crate::actor::ctx::Ctx;
+use crate::actor::glue::{Delivery, Trust};
 use crate::actor::{Dispatch, StopReason, SyncDispatch};
-use crate::ctx::Ctx;
-use crate::dispatch::{Delivery, Trust};
 use crate::ids::ActorRef;
 
 /// The task of one actor, from `started` to `stopped`. It holds the state's

@@ -22,10 +22,10 @@ use coremesh_wire::{CheckedFrame, ReplyErrorCode};
 
 use super::mailbox::{Mailbox, MailboxState};
 use super::CoreRt;
+use crate::actor::ctx::Ctx;
+use crate::actor::glue::{Delivery, Trust};
 use crate::actor::{Dispatch, StopReason, SyncDispatch};
 use crate::clock;
-use crate::ctx::Ctx;
-use crate::dispatch::{Delivery, Trust};
 
 /// An actor and its context.
 pub(crate) struct ActorState<A> {

@@ -8,7 +8,7 @@
 //!
 //! Must never: leave a partial frame in a buffer after an error, or let a frame
 //! reach a mailbox without the type id of the value it was archived from (R1 of
-//! `crate::dispatch`).
+//! `crate::actor::glue`).
 //!
 //! # Rules the `unsafe` block relies on
 //! - R3: `AlignedVec::reserve(n)` leaves at least `n` bytes of capacity past
@@ -28,10 +28,10 @@ use rkyv::util::AlignedVec;
 use super::mailbox::MailboxState;
 use super::pending::Outcome;
 use super::CoreRt;
-use crate::dispatch::{Delivery, InvalidPayload, ReplyTarget, Trust};
+use crate::actor::glue::{Delivery, InvalidPayload, ReplyTarget, Trust};
+use crate::actor::message::Wire;
 use crate::error::{AskError, TellError};
 use crate::ids::{ActorId, CoreId};
-use crate::message::Wire;
 
 /// Appends one frame carrying `msg` to `buf`; returns the frame's length. On
 /// error `buf` is as it was.

@@ -12,7 +12,7 @@ use std::task::Waker;
 
 use rkyv::util::AlignedVec;
 
-use crate::dispatch::Trust;
+use crate::actor::glue::Trust;
 
 /// The state of the actor behind a mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl Mailbox {
     }
 
     /// Appends one whole frame's bytes, marking a frame from the network as
-    /// still to be validated (see `crate::dispatch`, R1).
+    /// still to be validated (see `crate::actor::glue`, R1).
     #[inline]
     pub(crate) fn push_bytes(&mut self, frame: &[u8], trust: Trust) {
         let start = self.incoming.len();

@@ -22,6 +22,7 @@ pub(crate) mod frames;
 pub(crate) mod mailbox;
 pub(crate) mod pending;
 pub(crate) mod service;
+pub(crate) mod waiters;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -32,13 +33,13 @@ use coremesh_wire::Decoder;
 use rkyv::util::AlignedVec;
 
 use crate::actor::Dispatch;
-use crate::handle::{NodeHandle, NodeShared};
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
+use crate::node::handle::{NodeHandle, NodeShared};
 use crate::sync::ring::{RingRx, RingTx};
 use cell::{ActorCell, ActorState, ErasedCell};
 use mailbox::Mailbox;
 
-use crate::ctx::Ctx;
+use crate::actor::ctx::Ctx;
 use pending::PendingTable;
 
 thread_local! {
@@ -95,7 +96,7 @@ pub(crate) struct CoreRt {
     /// Some frame (ring, socket or outside thread) waits for a full mailbox.
     pub(crate) blocked_any: Cell<bool>,
     /// Connection readers waiting for an actor of this core to take its mail.
-    room_waiters: RefCell<crate::waiters::Waiters>,
+    room_waiters: RefCell<crate::core::waiters::Waiters>,
     /// This core's connections to other nodes.
     pub(crate) transport: crate::transport::Transport,
     /// Some outbound ring holds unpublished frames.
@@ -104,12 +105,12 @@ pub(crate) struct CoreRt {
     pub(crate) pending: RefCell<PendingTable>,
     scratch: RefCell<AlignedVec<16>>,
     /// Scratch space for rkyv's serializer (strings, vectors inside messages).
-    scratch_space: RefCell<crate::message::Scratch>,
+    scratch_space: RefCell<crate::actor::message::Scratch>,
     decoder: Decoder,
     live_actors: Cell<usize>,
     mailbox_bytes_max: usize,
-    /// Monitors and links of this core's actors (`crate::monitor`).
-    pub(crate) watches: RefCell<crate::monitor::WatchTable>,
+    /// Monitors and links of this core's actors (`crate::cluster::monitor`).
+    pub(crate) watches: RefCell<crate::cluster::monitor::WatchTable>,
 }
 
 impl CoreRt {
@@ -129,7 +130,7 @@ impl CoreRt {
             actors: RefCell::new(ActorTable::default()),
             blocked_rings: RefCell::new(vec![false; rx.len()]),
             blocked_any: Cell::new(false),
-            room_waiters: RefCell::new(crate::waiters::Waiters::default()),
+            room_waiters: RefCell::new(crate::core::waiters::Waiters::default()),
             transport: crate::transport::Transport::default(),
             tx: RefCell::new(tx),
             rx: RefCell::new(rx),
@@ -137,10 +138,10 @@ impl CoreRt {
             service_waker: RefCell::new(None),
             pending: RefCell::new(PendingTable::default()),
             scratch: RefCell::new(AlignedVec::new()),
-            scratch_space: RefCell::new(crate::message::Scratch::new()),
+            scratch_space: RefCell::new(crate::actor::message::Scratch::new()),
             live_actors: Cell::new(0),
             mailbox_bytes_max,
-            watches: RefCell::new(crate::monitor::WatchTable::new(node, core)),
+            watches: RefCell::new(crate::cluster::monitor::WatchTable::new(node, core)),
         })
     }
 
@@ -172,7 +173,7 @@ impl CoreRt {
         NodeHandle::from_shared(self.shared.clone())
     }
 
-    pub(crate) fn stats(&self) -> &crate::stats::CoreStats {
+    pub(crate) fn stats(&self) -> &crate::node::stats::CoreStats {
         &self.shared.cores[usize::from(self.core.0)].stats
     }
 

@@ -21,10 +21,10 @@ use super::pending::ForeignReply;
 
 use super::frames::Delivered;
 use super::CoreRt;
+use crate::actor::glue::Trust;
 use crate::clock;
-use crate::dispatch::Trust;
 use crate::error::AskError;
-use crate::handle::Command;
+use crate::node::handle::Command;
 
 /// How many bytes one ring may hand in per round before the others get a turn.
 const RING_ROUND_BYTES: usize = 64 * 1024;

@@ -20,10 +20,10 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::cluster::membership::ControlEvent;
 use crate::core::CoreRt;
 use crate::error::AskError;
 use crate::ids::{CoreId, NodeId};
-use crate::membership::ControlEvent;
 
 use super::link::{Link, LinkState};
 
@@ -57,10 +57,10 @@ impl CoreRt {
 
     /// One tick to each peer core this core reads from over `link`.
     fn send_ticks(&self, link: &Link) {
-        let tick = crate::system::Tick { node: self.node_id().0 };
+        let tick = crate::cluster::system::Tick { node: self.node_id().0 };
         // A tell queues bytes on the link; it never touches its readers.
         link.each_reader_core(|peer_core| {
-            let to = crate::system::system_actor(link.peer, CoreId(peer_core));
+            let to = crate::cluster::system::system_actor(link.peer, CoreId(peer_core));
             if to.tell_ref(&tick).is_err() {
                 self.stats().heartbeats_skipped.add(1);
             }

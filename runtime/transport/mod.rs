@@ -42,9 +42,9 @@ use std::time::Duration;
 use coremesh_wire::{CheckedFrame, Decoder, Handshake, LocalInfo, ReplyErrorCode};
 use glommio::net::{TcpListener, TcpStream};
 
+use crate::actor::glue::{Delivery, Trust};
 use crate::core::frames::Delivered;
 use crate::core::CoreRt;
-use crate::dispatch::{Delivery, Trust};
 use crate::error::AskError;
 use crate::ids::NodeId;
 use conn::ConnError;
@@ -322,7 +322,7 @@ impl CoreRt {
                 tracing::warn!(core = %self.core_id(), peer = %link.peer, error = %e, "connection closed")
             }
         }
-        self.shared().membership.report(crate::membership::ControlEvent::Closed(link.peer));
+        self.shared().membership.report(crate::cluster::membership::ControlEvent::Closed(link.peer));
     }
 
     /// A link went down: drop it, and fail every ask in flight to its node.

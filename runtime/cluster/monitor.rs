@@ -8,7 +8,7 @@
 //! actor of the core stops) and `CoreRt::monitors_node_down` (run on every
 //! worker core when the cluster declares a node down or gone). Requests
 //! between cores and nodes travel as messages to the target core's system
-//! actor (`crate::system_watch`).
+//! actor (`crate::cluster::system_watch`).
 //!
 //! Must never: touch the send or dispatch path of ordinary messages (the table
 //! is consulted only when an actor stops, watches or unwatches), stop an actor
@@ -28,14 +28,14 @@ use rkyv::{Archive, Deserialize, Serialize};
 use table::Effect;
 pub(crate) use table::{Kind, WatchTable};
 
+use crate::actor::message::Message;
 use crate::actor::StopReason;
+use crate::cluster::system_watch::{Down, Unwatch, Watch};
 use crate::core::frames::SendFail;
 use crate::core::CoreRt;
 use crate::error::{SpawnError, TellError};
-use crate::handle::NodeHandle;
 use crate::ids::{ActorId, CoreId, NodeId};
-use crate::message::Message;
-use crate::system_watch::{Down, Unwatch, Watch};
+use crate::node::handle::NodeHandle;
 
 /// Why a watched actor is down, as [`ActorDown`] reports it.
 ///
@@ -367,7 +367,7 @@ impl CoreRt {
 
 /// The system actor of `actor`'s core.
 fn system_id(actor: ActorId) -> ActorId {
-    crate::system::system_actor(actor.node, actor.core).id()
+    crate::cluster::system::system_actor(actor.node, actor.core).id()
 }
 
 /// Runs the node-down hook for `down` on every worker core of `node` and

@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use rkyv::util::AlignedVec;
 
+use crate::actor::message::Reply;
+use crate::actor::reply;
+use crate::clock;
 use crate::error::{AskError, SpawnError};
-use crate::handle::NodeHandle;
 use crate::ids::{ActorId, ActorRef};
-use crate::message::Reply;
+use crate::node::handle::NodeHandle;
 use crate::sync::oneshot::{self, RecvError};
-use crate::{clock, reply};
 
 /// The answer to a request made from outside a core: await it (the future is
 /// `Send`) or block on it with [`Waiting::wait`].

@@ -2,19 +2,19 @@
 //!
 //! Owns: the per-actor context handed to every hook and handler: its own ref,
 //! spawning on this core, stopping itself, monitors and links (the calls; the
-//! machinery is `crate::monitor`), and the way back to the node. Must never:
+//! machinery is `crate::cluster::monitor`), and the way back to the node. Must never:
 //! be sent to another thread (it holds the core's `Rc`).
 
 use std::rc::Rc;
 
+use crate::actor::glue::{Delivery, InvalidPayload, ReplyTarget};
+use crate::actor::message::Wire;
+use crate::actor::send::Handles;
 use crate::actor::{Dispatch, StopReason};
+use crate::cluster::monitor::{ActorDown, Kind, NodeDown};
 use crate::core::CoreRt;
-use crate::dispatch::{Delivery, InvalidPayload, ReplyTarget};
-use crate::handle::NodeHandle;
 use crate::ids::{ActorRef, CoreId, NodeId};
-use crate::message::Wire;
-use crate::monitor::{ActorDown, Kind, NodeDown};
-use crate::send::Handles;
+use crate::node::handle::NodeHandle;
 
 /// The context of one actor, given to its hooks and handlers.
 pub struct Ctx<A> {

@@ -15,17 +15,17 @@ use std::time::Duration;
 use coremesh_wire::{AskExt, FrameHeader, FrameKind};
 use rkyv::util::AlignedVec;
 
+use crate::actor::message::Message;
+use crate::actor::send::Handles;
 use crate::actor::Dispatch;
-use crate::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
 use crate::config::Config;
 use crate::core::frames::encode_into;
 use crate::core::pending::ForeignReply;
 use crate::core::CoreRt;
 use crate::error::{AskError, SpawnError, TellError};
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
-use crate::message::Message;
-use crate::send::Handles;
-use crate::stats::{CoreStats, NodeStats};
+use crate::node::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
+use crate::node::stats::{CoreStats, NodeStats};
 use crate::sync::flag::Flag;
 use crate::sync::inbox::Inbox;
 use crate::sync::oneshot;
@@ -63,9 +63,9 @@ pub(crate) struct NodeShared {
     /// The port each worker core listens on, in core order (set at start).
     pub ports: Mutex<Vec<u16>>,
     /// Remotely spawnable actor types and published names.
-    pub registry: crate::system::Registry,
+    pub registry: crate::cluster::system::Registry,
     /// Who is in the cluster, shared with the control thread.
-    pub membership: crate::membership::MembershipShared,
+    pub membership: crate::cluster::membership::MembershipShared,
 }
 
 impl NodeShared {
@@ -80,8 +80,8 @@ pub(crate) const INBOX_COMMANDS_MAX: usize = 65_536;
 
 thread_local! {
     /// Archiving scratch for threads outside the runtime.
-    static OUTSIDE_SCRATCH: std::cell::RefCell<crate::message::Scratch> =
-        std::cell::RefCell::new(crate::message::Scratch::new());
+    static OUTSIDE_SCRATCH: std::cell::RefCell<crate::actor::message::Scratch> =
+        std::cell::RefCell::new(crate::actor::message::Scratch::new());
 }
 
 static NODES: Mutex<Vec<Weak<NodeShared>>> = Mutex::new(Vec::new());
@@ -157,7 +157,7 @@ impl NodeHandle {
     }
 
     /// Runs `f` on worker `core` and returns its result. Inside `f`,
-    /// [`crate::local`] functions work (spawn on that core, and so on).
+    /// [`crate::node::local`] functions work (spawn on that core, and so on).
     pub fn run_on<R, F>(&self, core: CoreId, f: F) -> Waiting<R, SpawnError>
     where
         R: Send + 'static,
@@ -180,7 +180,9 @@ impl NodeHandle {
         A: Dispatch,
         F: FnOnce() -> A + Send + 'static,
     {
-        self.run_on(core, move || crate::local::spawn(make()).expect("run_on closures run on a worker core"))
+        self.run_on(core, move || {
+            crate::node::local::spawn(make()).expect("run_on closures run on a worker core")
+        })
     }
 
     /// Sends `msg` to `to` from any thread. Off-core the message is archived
@@ -299,7 +301,7 @@ impl NodeHandle {
             glommio::spawn_local(async move {
                 let result = core.dial(addr, 0, None).await.map_err(|e| ConnectError::Failed(e.to_string()));
                 if let Ok(node) = result {
-                    let joined = crate::membership::ControlEvent::Joined(addr);
+                    let joined = crate::cluster::membership::ControlEvent::Joined(addr);
                     handle.shared.membership.report(joined);
                     for i in 1..handle.cores() {
                         // Fire and forget: the answer is not awaited.
@@ -319,7 +321,7 @@ impl NodeHandle {
     }
 
     /// Lets other nodes spawn actors of type `A` here with `spawn_remote`.
-    pub fn register_remote<A: crate::system::RemoteSpawn>(&self) {
+    pub fn register_remote<A: crate::cluster::system::RemoteSpawn>(&self) {
         self.shared.registry.register::<A>();
     }
 
@@ -338,15 +340,15 @@ impl NodeHandle {
                 _actor: Default::default(),
             };
         }
-        let sys = crate::system::system_actor(node, CoreId(0));
-        let ask = self.ask(&sys, crate::system::Lookup { name: name.to_string() });
+        let sys = crate::cluster::system::system_actor(node, CoreId(0));
+        let ask = self.ask(&sys, crate::cluster::system::Lookup { name: name.to_string() });
         Lookup { local: None, ask: Some(ask), _actor: Default::default() }
     }
 
     /// Spawns an actor of type `A` on `node`, which must have registered `A`
     /// (`register_remote`); `args` are archived, sent, validated there and
     /// given to `A::create`. It lands on the peer's core 0.
-    pub fn spawn_remote<A: crate::system::RemoteSpawn>(
+    pub fn spawn_remote<A: crate::cluster::system::RemoteSpawn>(
         &self,
         node: NodeId,
         args: A::Args,
@@ -360,8 +362,8 @@ impl NodeHandle {
             )
             .map(|_| ())
         });
-        let sys = crate::system::system_actor(node, CoreId(0));
-        let request = crate::system::Spawn {
+        let sys = crate::cluster::system::system_actor(node, CoreId(0));
+        let request = crate::cluster::system::Spawn {
             kind: coremesh_wire::type_id_of(A::NAME),
             name: A::NAME.to_string(),
             args: args_buf.to_vec(),

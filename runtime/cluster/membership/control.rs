@@ -27,8 +27,8 @@ use sha2::Sha256;
 
 use super::identity::GossipId;
 use super::{ControlEvent, Member, MemberStatus};
-use crate::handle::{NodeHandle, NodeShared};
 use crate::ids::{CoreId, NodeId};
+use crate::node::handle::{NodeHandle, NodeShared};
 use crate::transport::directory::PeerRecord;
 
 const TAG_BYTES: usize = 16;

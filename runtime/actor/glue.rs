@@ -31,10 +31,10 @@ use rkyv::util::AlignedVec;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::actor::ctx::Ctx;
+use crate::actor::message::{Message, Wire};
 use crate::actor::{AsyncHandler, Handler};
-use crate::ctx::Ctx;
 use crate::ids::{CoreId, NodeId};
-use crate::message::{Message, Wire};
 
 /// Where a frame's payload came from, and so whether it must be validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rkyv::{rancor, Archive, Deserialize, Serialize};
 
+use crate::actor::ctx::Ctx;
+use crate::actor::message::Wire;
 use crate::actor::{Actor, Dispatch, Handler};
-use crate::ctx::Ctx;
-use crate::handle::NodeShared;
 use crate::ids::{ActorId, CoreId, NodeId};
-use crate::message::Wire;
+use crate::node::handle::NodeShared;
 
 /// An actor type that other nodes may spawn on this one, by name, once it is
 /// registered with [`NodeHandle::register_remote`](crate::NodeHandle::register_remote).
@@ -94,7 +94,7 @@ fn spawn_from<A: RemoteSpawn>(args: &[u8]) -> Result<ActorId, String> {
     let archived = rkyv::access::<rkyv::Archived<A::Args>, rancor::Error>(&aligned)
         .map_err(|e| format!("arguments for {} failed validation: {e}", A::NAME))?;
     let actor = A::create(archived);
-    crate::local::spawn(actor).map(|r| r.id()).map_err(|e| e.to_string())
+    crate::node::local::spawn(actor).map(|r| r.id()).map_err(|e| e.to_string())
 }
 
 /// Spawn a registered actor type on this core.
@@ -159,9 +159,9 @@ crate::handlers!(
     SystemActor: Spawn,
     Lookup,
     Tick,
-    crate::system_watch::Watch,
-    crate::system_watch::Unwatch,
-    crate::system_watch::Down,
+    crate::cluster::system_watch::Watch,
+    crate::cluster::system_watch::Unwatch,
+    crate::cluster::system_watch::Down,
 );
 
 /// The address of the system actor of `node`'s `core`.

@@ -7,8 +7,8 @@
 
 use crate::actor::Dispatch;
 use crate::error::SpawnError;
-use crate::handle::NodeHandle;
 use crate::ids::{ActorRef, CoreId};
+use crate::node::handle::NodeHandle;
 
 /// Spawns `actor` on the calling worker core.
 ///

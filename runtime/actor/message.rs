@@ -1,4 +1,4 @@
-//! What can be sent: the [`Message`] trait and the [`message!`](crate::message) macro.
+//! What can be sent: the [`Message`] trait and the [`message!`](crate::actor::message) macro.
 //!
 //! Owns: the link between a Rust type and its stable 64-bit type id (FNV-1a 64 of
 //! a name chosen by the user, see `wire/FORMAT.md`), and the rkyv bounds every
@@ -63,7 +63,7 @@ impl<T> Reply for T where T: Wire<Archived: rkyv::Deserialize<T, HighDeserialize
 
 /// A message type: archivable, with a stable name and the 64-bit id derived from it.
 ///
-/// Declare one with [`message!`](crate::message):
+/// Declare one with [`message!`](crate::actor::message):
 ///
 /// ```
 /// use rkyv::{Archive, Serialize, Deserialize};

@@ -53,16 +53,16 @@ use std::ffi::OsString;
 use std::fmt;
 use std::sync::Arc;
 
-#[path = "config/cpu_set.rs"]
+#[path = "cpu_set.rs"]
 mod cpu_set;
-#[path = "config/net.rs"]
+#[path = "net.rs"]
 mod net;
 
 #[cfg(test)]
-#[path = "config/net_tests.rs"]
+#[path = "net_tests.rs"]
 mod net_tests;
 #[cfg(test)]
-#[path = "config/tests.rs"]
+#[path = "tests.rs"]
 mod tests;
 
 const CORES_VAR: &str = "COREMESH_CORES";

@@ -28,8 +28,8 @@ use std::net::SocketAddr;
 use std::sync::{mpsc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::handle::NodeHandle;
 use crate::ids::NodeId;
+use crate::node::handle::NodeHandle;
 
 /// Where a member stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

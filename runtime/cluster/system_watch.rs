@@ -4,7 +4,7 @@
 //! Owns: [`Watch`], [`Unwatch`] and [`Down`] (sent to the system actor of the
 //! core the request is about: the watched actor's core for `Watch` and
 //! `Unwatch`, the watcher's core for `Down`) and their handlers, which hand
-//! them to the core's watch table (`crate::monitor`).
+//! them to the core's watch table (`crate::cluster::monitor`).
 //!
 //! Must never: act on a request that names an actor of another core or node
 //! as the one this core should hold (a peer's bytes are validated by rkyv
@@ -12,11 +12,11 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
+use crate::actor::ctx::Ctx;
 use crate::actor::Handler;
-use crate::ctx::Ctx;
+use crate::cluster::monitor::{DownReason, Kind};
+use crate::cluster::system::SystemActor;
 use crate::ids::ActorId;
-use crate::monitor::{DownReason, Kind};
-use crate::system::SystemActor;
 
 /// `watcher` monitors (or, `link`, is linked with) `target`, an actor of the
 /// receiving core.

@@ -7,8 +7,8 @@
 
 use rkyv::rancor;
 
+use crate::actor::message::Reply;
 use crate::error::AskError;
-use crate::message::Reply;
 
 /// Validates `bytes` as an archived `R` and deserializes it.
 pub(crate) fn read_reply<R: Reply>(bytes: &[u8]) -> Result<R, AskError> {

@@ -2,7 +2,7 @@
 //! them watches (actors anywhere, and nodes), and which of them trap link
 //! failures. A state machine without I/O: every event comes in as a call, and
 //! what must happen because of it comes out as [`Effect`]s for the caller
-//! (`crate::monitor`) to carry out.
+//! (`crate::cluster::monitor`) to carry out.
 //!
 //! Owns: [`WatchTable`], [`Kind`] and [`Effect`], and the link rule (a linked
 //! peer's failure stops the actor unless it traps; a `Normal` stop does not).

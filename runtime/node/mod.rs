@@ -6,6 +6,11 @@
 //! SIGINT/SIGTERM. Must never: return from `shutdown` while a worker thread
 //! still runs, or start a node whose workers could not all be pinned.
 
+pub(crate) mod answers;
+pub(crate) mod handle;
+pub mod local;
+pub mod stats;
+
 use std::ops::Deref;
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -19,9 +24,9 @@ use crate::config::Config;
 use crate::core::service::{run_service, ServiceExit};
 use crate::core::CoreRt;
 use crate::error::NodeError;
-use crate::handle::{register_node, CoreShared, NodeHandle, NodeShared, INBOX_COMMANDS_MAX};
 use crate::ids::{CoreId, NodeId};
-use crate::stats::CoreStats;
+use crate::node::handle::{register_node, CoreShared, NodeHandle, NodeShared, INBOX_COMMANDS_MAX};
+use crate::node::stats::CoreStats;
 use crate::sync::flag::Flag;
 use crate::sync::inbox::Inbox;
 use crate::sync::ring::{ring, RingRx, RingTx};
@@ -102,7 +107,7 @@ impl Node {
         let id = random_node_id();
         let shared = Arc::new(NodeShared {
             id,
-            membership: crate::membership::MembershipShared::new(id),
+            membership: crate::cluster::membership::MembershipShared::new(id),
             // At most 1 GiB (checked by the config), so it fits the wire's u32.
             max_payload_bytes: config.max_frame_bytes() as u32,
             cores: (0..n)
@@ -159,7 +164,7 @@ impl Node {
                     let rt: Rc<CoreRt> = CoreRt::new(shared, core, txs, rxs);
                     let _guard = rt.enter();
                     // The system actor is the first of every core: (slot 0, generation 1).
-                    let sys = rt.spawn(crate::system::SystemActor { shared: rt.shared().clone() });
+                    let sys = rt.spawn(crate::cluster::system::SystemActor { shared: rt.shared().clone() });
                     debug_assert_eq!((sys.id().slot, sys.id().generation), (0, 1));
                     glommio::spawn_local(rt.clone().accept_loop(listener.0)).detach();
                     glommio::spawn_local(rt.clone().heartbeat_loop()).detach();
@@ -203,7 +208,7 @@ impl Node {
     }
 
     fn start_control(&mut self, config: &Config) -> Result<(), NodeError> {
-        use crate::membership::control;
+        use crate::cluster::membership::control;
         let cpu = config.control_cpu();
         let shared = self.handle.shared().clone();
         let port = shared.listen_ports().first().copied().unwrap_or(0);
