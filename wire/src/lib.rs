@@ -88,6 +88,8 @@ const _: () = assert!(frame_len(FrameKind::Tell, 0) == 32);
 const _: () = assert!(frame_len(FrameKind::Tell, 1) == 48);
 const _: () = assert!(frame_len(FrameKind::Ask, 16) == 80);
 const _: () = assert!(frame_len(FrameKind::ReplyError, 4) == 48);
+const _: () = assert!(prefix_len(FrameKind::Tick) == 32);
+const _: () = assert!(frame_len(FrameKind::Tick, 0) == 32);
 // The largest frame a default decoder accepts, derived:
 //   prefix (at most 64) + DEFAULT_MAX_PAYLOAD_BYTES (4 MiB) rounded up to 16
 //   = 64 + 4_194_304 = 4_194_368 bytes.

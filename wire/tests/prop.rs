@@ -1,5 +1,6 @@
 //! Property tests of the decoder: it never panics on any byte string, every frame it
-//! returns lies inside the buffer, and encode → decode round-trips every valid frame.
+//! returns lies inside the buffer, encode → decode round-trips every valid frame, and a
+//! `Tick` that breaks its field rules is refused with the error naming the field.
 //!
 //! Randomness comes from proptest, which prints the failing seed and keeps it in
 //! `proptest-regressions/` so a failure replays.
@@ -24,6 +25,11 @@ fn decode_all(d: &Decoder, buf: &[u8]) {
                 assert!(prefix_len(f.header().kind) + f.payload().len() <= f.frame_len());
                 assert_eq!(f.payload().as_ptr() as usize % FRAME_ALIGN, 0);
                 assert_eq!(f.ask_ext().is_some(), f.header().kind == FrameKind::Ask);
+                if f.header().kind == FrameKind::Tick {
+                    let h = f.header();
+                    assert_eq!((h.payload_len, h.type_id, h.slot, h.generation), (0, 0, 0, 0));
+                    assert_eq!(f.frame_len(), HEADER_BYTES);
+                }
                 at += f.frame_len();
             }
             Ok(None) | Err(_) => return,
@@ -37,10 +43,12 @@ fn kind() -> impl Strategy<Value = FrameKind> {
         Just(FrameKind::Ask),
         Just(FrameKind::Reply),
         Just(FrameKind::ReplyError),
+        Just(FrameKind::Tick),
     ]
 }
 
-/// A valid frame: header, extension when `Ask`, payload of the header's length.
+/// A valid frame: header, extension when `Ask`, payload of the header's length; a
+/// `Tick` has no payload and zero type id, slot and generation.
 fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
     (
         kind(),
@@ -54,7 +62,11 @@ fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
         1u32..=6,
     )
         .prop_map(|(kind, core, type_id, slot, generation, corr, (deadline, rc), payload, code)| {
-            let payload = if kind == FrameKind::ReplyError { code.to_le_bytes().to_vec() } else { payload };
+            let payload = match kind {
+                FrameKind::ReplyError => code.to_le_bytes().to_vec(),
+                FrameKind::Tick => Vec::new(),
+                _ => payload,
+            };
             let header = FrameHeader {
                 payload_len: payload.len() as u32,
                 kind,
@@ -63,6 +75,10 @@ fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
                 slot,
                 generation,
                 corr,
+            };
+            let header = match kind {
+                FrameKind::Tick => FrameHeader { type_id: 0, slot: 0, generation: 0, ..header },
+                _ => header,
             };
             let ext = (kind == FrameKind::Ask).then_some(AskExt {
                 deadline_unix_ns: deadline,
@@ -140,5 +156,37 @@ proptest! {
             at = end;
         }
         prop_assert_eq!(at, buf.len());
+    }
+
+    /// A Tick header with a payload or a nonzero type id, slot or generation is refused
+    /// as soon as its 32 bytes are in, with the first broken rule named: the payload
+    /// length, then type_id, slot, generation.
+    #[test]
+    fn tick_breaking_its_rules_is_refused(core in any::<u16>(), node in any::<u64>(),
+                                         payload_len in prop_oneof![Just(0u32), Just(1), 1u32..=4096],
+                                         type_id in prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>()],
+                                         slot in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()],
+                                         generation in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()]) {
+        let h = FrameHeader { payload_len, kind: FrameKind::Tick, core, type_id, slot, generation, corr: node };
+        let mut head = [0u8; HEADER_BYTES];
+        h.write_to(&mut head);
+        let expected = if payload_len != 0 {
+            Err(FrameError::BadTickPayload { payload_len })
+        } else if type_id != 0 {
+            Err(FrameError::TickFieldNotZero { field: "type_id", value: type_id })
+        } else if slot != 0 {
+            Err(FrameError::TickFieldNotZero { field: "slot", value: u64::from(slot) })
+        } else if generation != 0 {
+            Err(FrameError::TickFieldNotZero { field: "generation", value: u64::from(generation) })
+        } else {
+            Ok(())
+        };
+        let decoded = Decoder::default().decode(&aligned_copy(&head)).map(|f| {
+            assert_eq!(f.map(|f| *f.header()), Some(h));
+        });
+        prop_assert_eq!(&decoded, &expected);
+        // The writers keep the same rules.
+        let mut out = [0u8; 64];
+        prop_assert_eq!(write_prefix(&mut out, &h, None), expected);
     }
 }
