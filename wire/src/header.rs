@@ -27,7 +27,7 @@ pub enum FrameKind {
     ReplyError = 4,
     /// A connection heartbeat: no payload; `core` is the target core on the
     /// receiving node, `corr` the sending node's id, and `type_id`, `slot` and
-    /// `generation` are 0.
+    /// `generation` are 0; [`crate::tick_frame`] builds one.
     Tick = 5,
 }
 
@@ -46,7 +46,8 @@ impl FrameKind {
     }
 }
 
-/// Why an ask failed on the receiving node, the payload of a `ReplyError` frame.
+/// Why an ask failed on the receiving node, the payload of a `ReplyError` frame
+/// ([`crate::reply_error_frame`] builds one, [`crate::reply_error_code`] reads it).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyErrorCode {

@@ -1,5 +1,6 @@
 //! Property tests of the decoder: it never panics on any byte string, every frame it
-//! returns lies inside the buffer, encode → decode round-trips every valid frame, and a
+//! returns lies inside the buffer, encode → decode round-trips every valid frame
+//! (the fixed-size `ReplyError` and `Tick` frames from their builders included), and a
 //! `Tick` that breaks its field rules is refused with the error naming the field.
 //!
 //! Randomness comes from proptest, which prints the failing seed and keeps it in
@@ -28,7 +29,7 @@ fn decode_all(d: &Decoder, buf: &[u8]) {
                 if f.header().kind == FrameKind::Tick {
                     let h = f.header();
                     assert_eq!((h.payload_len, h.type_id, h.slot, h.generation), (0, 0, 0, 0));
-                    assert_eq!(f.frame_len(), HEADER_BYTES);
+                    assert_eq!(f.frame_len(), TICK_FRAME_BYTES);
                 }
                 at += f.frame_len();
             }
@@ -45,6 +46,19 @@ fn kind() -> impl Strategy<Value = FrameKind> {
         Just(FrameKind::ReplyError),
         Just(FrameKind::Tick),
     ]
+}
+
+/// Any value, with the boundaries (0, 1, the maximum) drawn often.
+fn edgy_u64() -> impl Strategy<Value = u64> {
+    prop_oneof![Just(0), Just(1), Just(u64::MAX), any::<u64>()]
+}
+
+fn edgy_u16() -> impl Strategy<Value = u16> {
+    prop_oneof![Just(0), Just(1), Just(u16::MAX), any::<u16>()]
+}
+
+fn code() -> impl Strategy<Value = ReplyErrorCode> {
+    (1u32..=6).prop_map(|c| ReplyErrorCode::from_u32(c).expect("codes 1..=6 exist"))
 }
 
 /// A valid frame: header, extension when `Ask`, payload of the header's length; a
@@ -158,6 +172,38 @@ proptest! {
         prop_assert_eq!(at, buf.len());
     }
 
+    #[test]
+    fn tick_frame_round_trips(core in edgy_u16(), node in edgy_u64()) {
+        let buf = aligned_copy(&tick_frame(core, node));
+        let f = Decoder::default().decode(&buf).unwrap().expect("a whole frame");
+        let expected = FrameHeader {
+            payload_len: 0,
+            kind: FrameKind::Tick,
+            core,
+            type_id: 0,
+            slot: 0,
+            generation: 0,
+            corr: node,
+        };
+        prop_assert_eq!(f.header(), &expected);
+        prop_assert_eq!(f.frame_len(), TICK_FRAME_BYTES);
+        for cut in 0..TICK_FRAME_BYTES {
+            prop_assert_eq!(Decoder::default().decode(&buf[..cut]), Ok(None));
+        }
+    }
+
+    #[test]
+    fn reply_error_frame_round_trips(core in edgy_u16(), corr in edgy_u64(), code in code()) {
+        let buf = aligned_copy(&reply_error_frame(core, corr, code));
+        let f = Decoder::default().decode(&buf).unwrap().expect("a whole frame");
+        let h = f.header();
+        prop_assert_eq!((h.kind, h.core, h.corr), (FrameKind::ReplyError, core, corr));
+        prop_assert_eq!((h.payload_len, h.type_id, h.slot, h.generation), (4, 0, 0, 0));
+        prop_assert_eq!(f.frame_len(), REPLY_ERROR_FRAME_BYTES);
+        prop_assert_eq!(reply_error_code(f.payload()), Ok(code));
+        prop_assert_eq!(f.reply_error_code(), Some(code));
+    }
+
     /// A Tick header with a payload or a nonzero type id, slot or generation is refused
     /// as soon as its 32 bytes are in, with the first broken rule named: the payload
     /// length, then type_id, slot, generation.
@@ -188,5 +234,14 @@ proptest! {
         // The writers keep the same rules.
         let mut out = [0u8; 64];
         prop_assert_eq!(write_prefix(&mut out, &h, None), expected);
+    }
+
+    #[test]
+    fn reply_error_code_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..8)) {
+        let read = reply_error_code(&bytes);
+        match bytes.first_chunk::<4>() {
+            Some(c) if bytes.len() == 4 => prop_assert_eq!(read, ReplyErrorCode::from_u32(u32::from_le_bytes(*c))),
+            _ => prop_assert_eq!(read, Err(FrameError::BadErrorPayload { payload_len: bytes.len() as u32 })),
+        }
     }
 }
