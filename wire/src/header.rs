@@ -51,15 +51,19 @@ impl FrameKind {
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyErrorCode {
-    /// No actor at (core, slot, generation); it may never have existed.
+    /// No actor can be at (core, slot, generation) on this node: the runtime sends it
+    /// for a core the node does not have.
     UnknownActor = 1,
     /// The actor exists but has no handler for the message type id.
     UnknownType = 2,
-    /// The actor stopped before it handled the request.
+    /// No live actor at (slot, generation): it stopped, before the request arrived or
+    /// with it still queued, or never existed.
     ActorStopped = 3,
     /// The deadline in the ask extension passed before the handler ran.
     DeadlineExpired = 4,
-    /// The handler ran and returned an error, or panicked.
+    /// The request was taken but no reply can come: the handler panicked, the payload
+    /// failed validation as the type its id names, or the reply could not be passed
+    /// on. (A handler's own error is part of its reply type and travels in a `Reply`.)
     HandlerFailed = 5,
     /// The target mailbox was full; the request was not enqueued.
     MailboxFull = 6,
