@@ -438,6 +438,27 @@ fn type_id_is_stable_and_const() {
     assert_eq!(type_id_of("a"), 0xaf63_dc4c_8601_ec8c);
 }
 
+#[test]
+fn system_message_type_ids_are_the_ones_format_md_lists() {
+    for (name, id) in [
+        ("coremesh.sys.Spawn", 0xb460_6fa8_ff16_d961),
+        ("coremesh.sys.Lookup", 0xaf0b_f730_caa8_b5fc),
+        ("coremesh.sys.Watch", 0xaa1f_9498_11f0_0a21),
+        ("coremesh.sys.Unwatch", 0x226f_3acd_b557_fd64),
+        ("coremesh.sys.Down", 0x1fe6_59dd_80eb_e2b2),
+        ("coremesh.sys.Tick", 0x3779_ec59_4c38_539f),
+        ("coremesh.ActorDown", 0xb1ff_9857_d888_16ac),
+        ("coremesh.NodeDown", 0x799f_b307_e443_a437),
+    ] {
+        assert_eq!(type_id_of(name), id, "{name}");
+        let written = format!("`{id:#018x}`");
+        assert!(FORMAT_MD.contains(&written), "FORMAT.md lacks {name} = {written}");
+    }
+}
+
+/// The page that documents these values.
+const FORMAT_MD: &str = include_str!("../FORMAT.md");
+
 #[derive(rkyv::Archive, rkyv::Serialize, Debug, PartialEq)]
 struct Add {
     by: u64,
