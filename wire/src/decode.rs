@@ -1,16 +1,18 @@
 //! The frame decoder: turns the front of a receive buffer into a [`CheckedFrame`].
 //!
 //! Owns every check on frame bytes from the network: buffer alignment, header kind
-//! and flags, the payload limit, the ask extension's reserved bytes, the `ReplyError`
-//! payload, and zero padding. [`CheckedFrame`] has private fields, so a value of it
-//! is proof that these checks passed ("check once, then trust").
+//! and flags, the payload limit, the fields each kind fixes (a `ReplyError`'s 4-byte
+//! payload, a `Tick`'s empty payload and zero type id, slot and generation), the ask
+//! extension's reserved bytes, the `ReplyError` code, and zero padding.
+//! [`CheckedFrame`] has private fields, so a value of it is proof that these checks
+//! passed ("check once, then trust").
 //!
 //! This module must never: allocate, panic on any input, block or wait for bytes
 //! (it answers `Ok(None)` and the caller reads more), or check the archived payload
 //! itself (that is [`crate::check_archived`], done per message type).
 
 use crate::error::FrameError;
-use crate::header::{AskExt, FrameHeader, FrameKind, ReplyErrorCode};
+use crate::header::{check_kind_fields, AskExt, FrameHeader, FrameKind, ReplyErrorCode};
 use crate::{ASK_EXT_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, FRAME_ALIGN, HEADER_BYTES};
 
 /// A frame that passed every [`Decoder`] check; only this crate can make one.
@@ -77,7 +79,7 @@ impl<'a> CheckedFrame<'a> {
     pub fn reply_error_code(&self) -> Option<ReplyErrorCode> {
         match self.header.kind {
             FrameKind::ReplyError => ReplyErrorCode::from_payload(self.payload).ok(),
-            FrameKind::Tell | FrameKind::Ask | FrameKind::Reply => None,
+            FrameKind::Tell | FrameKind::Ask | FrameKind::Reply | FrameKind::Tick => None,
         }
     }
 }
@@ -122,7 +124,9 @@ impl Decoder {
                 let e = buf.get(HEADER_BYTES..)?.first_chunk::<ASK_EXT_BYTES>()?;
                 (Some(AskExt::read_from(e).ok()?), HEADER_BYTES + ASK_EXT_BYTES)
             }
-            FrameKind::Tell | FrameKind::Reply | FrameKind::ReplyError => (None, HEADER_BYTES),
+            FrameKind::Tell | FrameKind::Reply | FrameKind::ReplyError | FrameKind::Tick => {
+                (None, HEADER_BYTES)
+            }
         };
         let payload_end = prefix.checked_add(header.payload_len as usize)?;
         let total = payload_end.checked_add(FRAME_ALIGN - 1)? & !(FRAME_ALIGN - 1);
@@ -141,10 +145,11 @@ impl Decoder {
     ///
     /// Checks, in order: `buf` starts 16-aligned in memory (`Misaligned`); the
     /// header's kind and flags; as soon as the 32 header bytes are present,
-    /// `payload_len <= max` (`TooLarge`) and, for `ReplyError`, `payload_len == 4`
-    /// (`BadErrorPayload`); the ask extension's reserved bytes (`ReservedBytes`); the
-    /// padding bytes (`NonZeroPadding`); a `ReplyError`'s code (`UnknownErrorCode`).
-    /// Never panics, never allocates.
+    /// `payload_len <= max` (`TooLarge`), for `ReplyError` `payload_len == 4`
+    /// (`BadErrorPayload`), and for `Tick` `payload_len == 0` (`BadTickPayload`) and
+    /// `type_id`, `slot`, `generation` all 0 (`TickFieldNotZero`); the ask extension's
+    /// reserved bytes (`ReservedBytes`); the padding bytes (`NonZeroPadding`); a
+    /// `ReplyError`'s code (`UnknownErrorCode`). Never panics, never allocates.
     #[inline]
     pub fn decode<'a>(&self, buf: &'a [u8]) -> Result<Option<CheckedFrame<'a>>, FrameError> {
         if buf.is_empty() {
@@ -165,9 +170,7 @@ impl Decoder {
                 max: self.max_payload_bytes,
             });
         }
-        if header.kind == FrameKind::ReplyError && header.payload_len != 4 {
-            return Err(FrameError::BadErrorPayload { payload_len: header.payload_len });
-        }
+        check_kind_fields(&header)?;
         let rest = &buf[HEADER_BYTES..];
         let (ext, prefix) = match header.kind {
             FrameKind::Ask => {
@@ -176,7 +179,9 @@ impl Decoder {
                 };
                 (Some(AskExt::read_from(e)?), HEADER_BYTES + ASK_EXT_BYTES)
             }
-            FrameKind::Tell | FrameKind::Reply | FrameKind::ReplyError => (None, HEADER_BYTES),
+            FrameKind::Tell | FrameKind::Reply | FrameKind::ReplyError | FrameKind::Tick => {
+                (None, HEADER_BYTES)
+            }
         };
         // Checked arithmetic: payload_len is at most u32::MAX, which would overflow
         // a 32-bit usize once the prefix and padding are added.

@@ -14,8 +14,9 @@ use crate::header::FrameKind;
 /// decoded before it were valid and have been delivered.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum FrameError {
-    /// Header byte 4 is not a known frame kind (1 Tell, 2 Ask, 3 Reply, 4 ReplyError).
-    #[error("unknown frame kind {kind} (expected 1 Tell, 2 Ask, 3 Reply or 4 ReplyError)")]
+    /// Header byte 4 is not a known frame kind (1 Tell, 2 Ask, 3 Reply, 4 ReplyError,
+    /// 5 Tick).
+    #[error("unknown frame kind {kind} (expected 1 Tell, 2 Ask, 3 Reply, 4 ReplyError or 5 Tick)")]
     UnknownKind {
         /// The kind byte as received.
         kind: u8,
@@ -53,6 +54,22 @@ pub enum FrameError {
     BadErrorPayload {
         /// The payload length from the header.
         payload_len: u32,
+    },
+    /// A `Tick` frame whose `payload_len` is not 0; detected as soon as the header
+    /// is present.
+    #[error("tick frame payload length {payload_len} must be 0")]
+    BadTickPayload {
+        /// The payload length from the header.
+        payload_len: u32,
+    },
+    /// A `Tick` frame whose `type_id`, `slot` or `generation` is not 0; detected as
+    /// soon as the header is present.
+    #[error("tick frame field {field} is {value}, must be 0")]
+    TickFieldNotZero {
+        /// The header field: `"type_id"`, `"slot"` or `"generation"`.
+        field: &'static str,
+        /// Its value as received.
+        value: u64,
     },
     /// The output buffer is too short for what is being written.
     #[error("buffer too small: {needed} bytes needed, {got} available")]

@@ -1,10 +1,13 @@
 //! The frame prefix: the 32-byte [`FrameHeader`], the 32-byte [`AskExt`], frame
 //! lengths, and the writers that put a prefix (or a whole frame) into a buffer.
 //!
-//! Owns the byte offsets of every header field (see `wire/FORMAT.md`). Reading a
-//! header checks only what the 32 bytes alone can tell (kind, flags); limits that
-//! depend on the receiver (maximum payload) belong to the decoder. This module must
-//! never read past the fixed-size arrays it is given, allocate, or panic on input.
+//! Owns the byte offsets of every header field (see `wire/FORMAT.md`), and the rules
+//! a kind puts on the other header fields (a `ReplyError` payload is 4 bytes; a
+//! `Tick` has no payload and zero `type_id`, `slot` and `generation`), which the
+//! writers keep and the decoder checks. Reading a header checks only its kind and
+//! flags; limits that depend on the receiver (maximum payload) belong to the decoder.
+//! This module must never read past the fixed-size arrays it is given, allocate, or
+//! panic on input.
 
 use crate::error::FrameError;
 use crate::{ASK_EXT_BYTES, FRAME_ALIGN, HEADER_BYTES, REPLY_ERROR_PAYLOAD_BYTES};
@@ -22,6 +25,10 @@ pub enum FrameKind {
     /// The failed reply to an ask, matched by `corr`; payload is a 4-byte
     /// [`ReplyErrorCode`].
     ReplyError = 4,
+    /// A connection heartbeat: no payload; `core` is the target core on the
+    /// receiving node, `corr` the sending node's id, and `type_id`, `slot` and
+    /// `generation` are 0; [`crate::tick_frame`] builds one.
+    Tick = 5,
 }
 
 impl FrameKind {
@@ -33,24 +40,30 @@ impl FrameKind {
             2 => Ok(FrameKind::Ask),
             3 => Ok(FrameKind::Reply),
             4 => Ok(FrameKind::ReplyError),
+            5 => Ok(FrameKind::Tick),
             _ => Err(FrameError::UnknownKind { kind }),
         }
     }
 }
 
-/// Why an ask failed on the receiving node, the payload of a `ReplyError` frame.
+/// Why an ask failed on the receiving node, the payload of a `ReplyError` frame
+/// ([`crate::reply_error_frame`] builds one, [`crate::reply_error_code`] reads it).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyErrorCode {
-    /// No actor at (core, slot, generation); it may never have existed.
+    /// No actor can be at (core, slot, generation) on this node: the runtime sends it
+    /// for a core the node does not have.
     UnknownActor = 1,
     /// The actor exists but has no handler for the message type id.
     UnknownType = 2,
-    /// The actor stopped before it handled the request.
+    /// No live actor at (slot, generation): it stopped, before the request arrived or
+    /// with it still queued, or never existed.
     ActorStopped = 3,
     /// The deadline in the ask extension passed before the handler ran.
     DeadlineExpired = 4,
-    /// The handler ran and returned an error, or panicked.
+    /// The request was taken but no reply can come: the handler panicked, the payload
+    /// failed validation as the type its id names, or the reply could not be passed
+    /// on. (A handler's own error is part of its reply type and travels in a `Reply`.)
     HandlerFailed = 5,
     /// The target mailbox was full; the request was not enqueued.
     MailboxFull = 6,
@@ -102,16 +115,21 @@ pub struct FrameHeader {
     pub payload_len: u32,
     /// What the frame carries.
     pub kind: FrameKind,
-    /// Target core on the receiving node; for replies, the core waiting for the reply.
+    /// Target core on the receiving node; for replies, the core waiting for the
+    /// reply; for `Tick`, the core the heartbeat is for.
     pub core: u16,
-    /// Message type id ([`crate::type_id_of`]); for `Reply` the reply type's id;
-    /// `ReplyError` may carry 0.
+    /// Message type id ([`crate::type_id_of`]) for `Tell` and `Ask`. `Reply` and
+    /// `ReplyError` carry 0 (the receiver matches them by `corr` and ignores this
+    /// field); `Tick` must carry 0.
     pub type_id: u64,
-    /// Target actor slot.
+    /// Target actor slot (`Tell`, `Ask`); 0 for `Reply` and `ReplyError` (ignored);
+    /// must be 0 for `Tick`.
     pub slot: u32,
-    /// Target actor generation.
+    /// Target actor generation (`Tell`, `Ask`); 0 for `Reply` and `ReplyError`
+    /// (ignored); must be 0 for `Tick`.
     pub generation: u32,
-    /// Correlation id of the ask; 0 for `Tell`.
+    /// Correlation id of the ask (`Ask`, `Reply`, `ReplyError`); 0 for `Tell`; the
+    /// sending node's 64-bit id for `Tick`.
     pub corr: u64,
 }
 
@@ -151,7 +169,7 @@ pub const fn padded_len(n: usize) -> usize {
 pub const fn prefix_len(kind: FrameKind) -> usize {
     match kind {
         FrameKind::Ask => HEADER_BYTES + ASK_EXT_BYTES,
-        FrameKind::Tell | FrameKind::Reply | FrameKind::ReplyError => HEADER_BYTES,
+        FrameKind::Tell | FrameKind::Reply | FrameKind::ReplyError | FrameKind::Tick => HEADER_BYTES,
     }
 }
 
@@ -267,7 +285,9 @@ impl AskExt {
 ///
 /// Errors, with nothing written: `AskExtMismatch` if `ext` is `Some` for a kind other
 /// than `Ask` or `None` for `Ask`; `BadErrorPayload` for a `ReplyError` header whose
-/// `payload_len` is not 4; `BufferTooSmall` if `out` is shorter than the prefix.
+/// `payload_len` is not 4; `BadTickPayload` or `TickFieldNotZero` for a `Tick` header
+/// with a payload or a nonzero `type_id`, `slot` or `generation`; `BufferTooSmall` if
+/// `out` is shorter than the prefix.
 #[inline]
 pub fn write_prefix(out: &mut [u8], header: &FrameHeader, ext: Option<&AskExt>) -> Result<(), FrameError> {
     check_writable(header, ext)?;
@@ -324,10 +344,36 @@ fn check_writable(header: &FrameHeader, ext: Option<&AskExt>) -> Result<(), Fram
     if is_ask != ext.is_some() {
         return Err(FrameError::AskExtMismatch { kind: header.kind, ext_given: ext.is_some() });
     }
-    if header.kind == FrameKind::ReplyError && header.payload_len != REPLY_ERROR_PAYLOAD_BYTES {
-        return Err(FrameError::BadErrorPayload { payload_len: header.payload_len });
+    check_kind_fields(header)
+}
+
+/// The rules a kind puts on the other header fields, checkable from the 32 header
+/// bytes alone; the decoder applies them to every frame from the network, and the
+/// writers refuse to break them.
+///
+/// - `ReplyError`: `payload_len` is [`REPLY_ERROR_PAYLOAD_BYTES`] (`BadErrorPayload`).
+/// - `Tick`: `payload_len` is 0 (`BadTickPayload`); `type_id`, `slot` and
+///   `generation` are 0, checked in that order (`TickFieldNotZero`).
+#[inline]
+pub(crate) fn check_kind_fields(header: &FrameHeader) -> Result<(), FrameError> {
+    match header.kind {
+        FrameKind::ReplyError if header.payload_len != REPLY_ERROR_PAYLOAD_BYTES => {
+            Err(FrameError::BadErrorPayload { payload_len: header.payload_len })
+        }
+        FrameKind::Tick if header.payload_len != 0 => {
+            Err(FrameError::BadTickPayload { payload_len: header.payload_len })
+        }
+        FrameKind::Tick if header.type_id != 0 => {
+            Err(FrameError::TickFieldNotZero { field: "type_id", value: header.type_id })
+        }
+        FrameKind::Tick if header.slot != 0 => {
+            Err(FrameError::TickFieldNotZero { field: "slot", value: u64::from(header.slot) })
+        }
+        FrameKind::Tick if header.generation != 0 => {
+            Err(FrameError::TickFieldNotZero { field: "generation", value: u64::from(header.generation) })
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Sets the flags byte of the frame that starts `frame` (a frame inside this

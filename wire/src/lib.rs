@@ -7,6 +7,9 @@
 //!   in prose, and the constants below assert it at compile time;
 //! - the [`Decoder`], the only maker of [`CheckedFrame`]: a frame that reached the
 //!   runtime's dispatch code has passed every length, alignment and reserved-byte check;
+//! - the builders of the fixed-size frames ([`reply_error_frame`], [`tick_frame`]) and
+//!   the reader of a `ReplyError` payload ([`reply_error_code`]), so that no other
+//!   crate writes a byte offset of its own;
 //! - [`check_archived`], the checked (bytecheck) access to an rkyv payload;
 //! - [`type_id_of`], the stable 64-bit id of a message type name;
 //! - the connection [`Handshake`] (Hello, Proof, Accept, Refuse and the cookie's
@@ -35,6 +38,7 @@
 mod archive;
 mod decode;
 mod error;
+mod frames;
 pub mod handshake;
 mod header;
 mod type_id;
@@ -47,6 +51,7 @@ pub use rkyv;
 pub use archive::{aligned_copy, check_archived, ArchiveError};
 pub use decode::{CheckedFrame, Decoder};
 pub use error::FrameError;
+pub use frames::{reply_error_code, reply_error_frame, tick_frame};
 pub use handshake::{
     Handshake, HandshakeError, LocalInfo, PeerInfo, Progress, RefuseReason, HANDSHAKE_MAGIC, MAX_ADVERT,
     MAX_CLUSTER_NAME, PROTOCOL_VERSION,
@@ -73,6 +78,11 @@ pub const FLAG_UNTRUSTED: u8 = 0x01;
 pub const DEFAULT_MAX_PAYLOAD_BYTES: u32 = 4 << 20;
 /// Bytes in a `ReplyError` payload: one little-endian `u32` error code.
 pub const REPLY_ERROR_PAYLOAD_BYTES: u32 = 4;
+/// Bytes in a whole `ReplyError` frame ([`reply_error_frame`]), derived:
+///   header 32 + payload 4 rounded up to 16 (16) = 48.
+pub const REPLY_ERROR_FRAME_BYTES: usize = 48;
+/// Bytes in a whole `Tick` frame ([`tick_frame`]): the 32-byte header, no payload.
+pub const TICK_FRAME_BYTES: usize = 32;
 
 // Layout checks. A payload starts right after the prefix, so both prefix lengths
 // must keep it 16-aligned; FRAME_ALIGN must be a power of two for `padded_len`.
@@ -88,6 +98,13 @@ const _: () = assert!(frame_len(FrameKind::Tell, 0) == 32);
 const _: () = assert!(frame_len(FrameKind::Tell, 1) == 48);
 const _: () = assert!(frame_len(FrameKind::Ask, 16) == 80);
 const _: () = assert!(frame_len(FrameKind::ReplyError, 4) == 48);
+const _: () = assert!(prefix_len(FrameKind::Tick) == 32);
+const _: () = assert!(frame_len(FrameKind::Tick, 0) == 32);
+// The fixed-size frames are exactly as long as the frame rule says.
+const _: () =
+    assert!(frame_len(FrameKind::ReplyError, REPLY_ERROR_PAYLOAD_BYTES as usize) == REPLY_ERROR_FRAME_BYTES);
+const _: () = assert!(frame_len(FrameKind::Tick, 0) == TICK_FRAME_BYTES);
+const _: () = assert!(TICK_FRAME_BYTES == HEADER_BYTES);
 // The largest frame a default decoder accepts, derived:
 //   prefix (at most 64) + DEFAULT_MAX_PAYLOAD_BYTES (4 MiB) rounded up to 16
 //   = 64 + 4_194_304 = 4_194_368 bytes.

@@ -22,6 +22,19 @@ fn with_kind(kind: FrameKind, payload_len: u32) -> FrameHeader {
     FrameHeader { kind, corr: 99, ..tell(payload_len) }
 }
 
+/// A valid Tick header from node `node` to core 3.
+fn tick(node: u64) -> FrameHeader {
+    FrameHeader {
+        payload_len: 0,
+        kind: FrameKind::Tick,
+        core: 3,
+        type_id: 0,
+        slot: 0,
+        generation: 0,
+        corr: node,
+    }
+}
+
 const EXT: AskExt =
     AskExt { deadline_unix_ns: 1_700_000_000_123_456_789, reply_node: 0x0123_4567_89ab_cdef, reply_core: 5 };
 
@@ -41,7 +54,7 @@ fn one_frame(h: &FrameHeader, ext: Option<&AskExt>, payload: &[u8]) -> AlignedVe
 
 #[test]
 fn header_round_trip() {
-    for kind in [FrameKind::Tell, FrameKind::Ask, FrameKind::Reply, FrameKind::ReplyError] {
+    for kind in [FrameKind::Tell, FrameKind::Ask, FrameKind::Reply, FrameKind::ReplyError, FrameKind::Tick] {
         let h = FrameHeader {
             payload_len: 0xA1B2_C3D4,
             kind,
@@ -85,6 +98,8 @@ fn lengths() {
     assert_eq!(padded_len(17), 32);
     assert_eq!(prefix_len(FrameKind::Tell), 32);
     assert_eq!(prefix_len(FrameKind::Ask), 64);
+    assert_eq!(prefix_len(FrameKind::Tick), 32);
+    assert_eq!(frame_len(FrameKind::Tick, 0), 32);
     assert_eq!(frame_len(FrameKind::Reply, 5), 48);
     assert_eq!(tell(33).frame_len(), 32 + 48);
 }
@@ -184,6 +199,7 @@ fn back_to_back_frames() {
     let code = ReplyErrorCode::UnknownActor.to_payload();
     push_frame(&mut buf, &with_kind(FrameKind::ReplyError, 4), None, &code);
     push_frame(&mut buf, &tell(0), None, &[]);
+    push_frame(&mut buf, &tick(9), None, &[]);
     let mut at = 0;
     let mut kinds = Vec::new();
     while let Some(f) = d.decode(&buf[at..]).unwrap() {
@@ -200,6 +216,7 @@ fn back_to_back_frames() {
             (FrameKind::Reply, 16),
             (FrameKind::ReplyError, 4),
             (FrameKind::Tell, 0),
+            (FrameKind::Tick, 0),
         ]
     );
 }
@@ -207,10 +224,14 @@ fn back_to_back_frames() {
 #[test]
 fn unknown_kind() {
     let mut buf = one_frame(&tell(0), None, &[]);
-    for kind in [0u8, 5, 0xFF] {
+    for kind in [0u8, 6, 0xFF] {
         buf[4] = kind;
         assert_eq!(Decoder::default().decode(&buf), Err(FrameError::UnknownKind { kind }));
     }
+    assert_eq!(
+        FrameError::UnknownKind { kind: 6 }.to_string(),
+        "unknown frame kind 6 (expected 1 Tell, 2 Ask, 3 Reply, 4 ReplyError or 5 Tick)"
+    );
 }
 
 #[test]
@@ -296,6 +317,110 @@ fn unknown_error_code() {
 }
 
 #[test]
+fn decodes_a_tick_at_the_boundaries() {
+    let d = Decoder::default();
+    for (core, node) in [(0, 0), (u16::MAX, u64::MAX), (3, 0x0123_4567_89ab_cdef)] {
+        let h = FrameHeader { core, ..tick(node) };
+        let buf = one_frame(&h, None, &[]);
+        assert_eq!(buf.len(), 32);
+        for n in 0..32 {
+            assert_eq!(d.decode(&buf[..n]), Ok(None), "prefix of {n} bytes");
+        }
+        let f = d.decode(&buf).unwrap().unwrap();
+        assert_eq!(f.header(), &h);
+        assert_eq!((f.payload().len(), f.frame_len()), (0, 32));
+        assert!(f.ask_ext().is_none() && f.reply_error_code().is_none());
+    }
+    // Even a decoder that takes no payload at all takes a tick.
+    assert!(Decoder::new(0).decode(&one_frame(&tick(1), None, &[])).unwrap().is_some());
+}
+
+/// A Tick header with one field changed, written by hand: the writers refuse it.
+fn bad_tick(change: impl FnOnce(&mut FrameHeader)) -> AlignedVec<16> {
+    let mut h = tick(0xA);
+    change(&mut h);
+    let mut head = [0u8; HEADER_BYTES];
+    h.write_to(&mut head);
+    aligned_copy(&head)
+}
+
+#[test]
+fn tick_with_a_payload_is_refused_as_soon_as_the_header_is_present() {
+    for payload_len in [1u32, 15, 16, 4096, DEFAULT_MAX_PAYLOAD_BYTES] {
+        let buf = bad_tick(|h| h.payload_len = payload_len);
+        let e = Decoder::default().decode(&buf).unwrap_err();
+        assert_eq!(e, FrameError::BadTickPayload { payload_len });
+    }
+    // With the payload bytes present too.
+    let mut buf = bad_tick(|h| h.payload_len = 16);
+    buf.extend_from_slice(&[0; 16]);
+    assert_eq!(Decoder::default().decode(&buf), Err(FrameError::BadTickPayload { payload_len: 16 }));
+    // A length over the decoder's limit is TooLarge first, as for every kind.
+    let buf = bad_tick(|h| h.payload_len = u32::MAX);
+    let e = Decoder::default().decode(&buf).unwrap_err();
+    assert_eq!(e, FrameError::TooLarge { payload_len: u32::MAX, max: DEFAULT_MAX_PAYLOAD_BYTES });
+    assert_eq!(
+        FrameError::BadTickPayload { payload_len: 16 }.to_string(),
+        "tick frame payload length 16 must be 0"
+    );
+}
+
+#[test]
+fn tick_with_a_nonzero_type_id_slot_or_generation_is_refused() {
+    type Change = fn(&mut FrameHeader);
+    let cases: [(&str, Change, u64); 6] = [
+        ("type_id", |h| h.type_id = 1, 1),
+        ("type_id", |h| h.type_id = u64::MAX, u64::MAX),
+        ("slot", |h| h.slot = 1, 1),
+        ("slot", |h| h.slot = u32::MAX, u64::from(u32::MAX)),
+        ("generation", |h| h.generation = 1, 1),
+        ("generation", |h| h.generation = u32::MAX, u64::from(u32::MAX)),
+    ];
+    for (field, change, value) in cases {
+        let e = Decoder::default().decode(&bad_tick(change)).unwrap_err();
+        assert_eq!(e, FrameError::TickFieldNotZero { field, value });
+        assert_eq!(e.to_string(), format!("tick frame field {field} is {value}, must be 0"));
+    }
+    // Checked in order: the payload, then type_id, slot, generation.
+    let all = |h: &mut FrameHeader| {
+        h.payload_len = 1;
+        h.type_id = 2;
+        h.slot = 3;
+        h.generation = 4;
+    };
+    assert_eq!(Decoder::default().decode(&bad_tick(all)), Err(FrameError::BadTickPayload { payload_len: 1 }));
+    let fields = |h: &mut FrameHeader| {
+        h.slot = 3;
+        h.generation = 4;
+    };
+    let e = FrameError::TickFieldNotZero { field: "slot", value: 3 };
+    assert_eq!(Decoder::default().decode(&bad_tick(fields)), Err(e));
+}
+
+#[test]
+fn writers_refuse_a_bad_tick_and_write_nothing() {
+    let mut out = [0u8; 64];
+    let with_payload = FrameHeader { payload_len: 16, ..tick(1) };
+    assert_eq!(
+        write_prefix(&mut out, &with_payload, None),
+        Err(FrameError::BadTickPayload { payload_len: 16 })
+    );
+    assert_eq!(
+        write_frame(&mut out, &with_payload, None, &[1; 16]),
+        Err(FrameError::BadTickPayload { payload_len: 16 })
+    );
+    let with_type = FrameHeader { type_id: 7, ..tick(1) };
+    let e = FrameError::TickFieldNotZero { field: "type_id", value: 7 };
+    assert_eq!(write_frame(&mut out, &with_type, None, &[]), Err(e));
+    assert_eq!(
+        write_prefix(&mut out, &tick(1), Some(&EXT)),
+        Err(FrameError::AskExtMismatch { kind: FrameKind::Tick, ext_given: true })
+    );
+    assert_eq!(out, [0u8; 64], "nothing written on error");
+    assert_eq!(write_frame(&mut out, &tick(1), None, &[]), Ok(32));
+}
+
+#[test]
 fn buffer_too_small_message() {
     let e = FrameError::BufferTooSmall { needed: 48, got: 40 };
     assert_eq!(e.to_string(), "buffer too small: 48 bytes needed, 40 available");
@@ -312,6 +437,27 @@ fn type_id_is_stable_and_const() {
     // Published FNV-1a 64 test vector.
     assert_eq!(type_id_of("a"), 0xaf63_dc4c_8601_ec8c);
 }
+
+#[test]
+fn system_message_type_ids_are_the_ones_format_md_lists() {
+    for (name, id) in [
+        ("coremesh.sys.Spawn", 0xb460_6fa8_ff16_d961),
+        ("coremesh.sys.Lookup", 0xaf0b_f730_caa8_b5fc),
+        ("coremesh.sys.Watch", 0xaa1f_9498_11f0_0a21),
+        ("coremesh.sys.Unwatch", 0x226f_3acd_b557_fd64),
+        ("coremesh.sys.Down", 0x1fe6_59dd_80eb_e2b2),
+        ("coremesh.sys.Tick", 0x3779_ec59_4c38_539f),
+        ("coremesh.ActorDown", 0xb1ff_9857_d888_16ac),
+        ("coremesh.NodeDown", 0x799f_b307_e443_a437),
+    ] {
+        assert_eq!(type_id_of(name), id, "{name}");
+        let written = format!("`{id:#018x}`");
+        assert!(FORMAT_MD.contains(&written), "FORMAT.md lacks {name} = {written}");
+    }
+}
+
+/// The page that documents these values.
+const FORMAT_MD: &str = include_str!("../FORMAT.md");
 
 #[derive(rkyv::Archive, rkyv::Serialize, Debug, PartialEq)]
 struct Add {

@@ -1,5 +1,7 @@
 //! Property tests of the decoder: it never panics on any byte string, every frame it
-//! returns lies inside the buffer, and encode → decode round-trips every valid frame.
+//! returns lies inside the buffer, encode → decode round-trips every valid frame
+//! (the fixed-size `ReplyError` and `Tick` frames from their builders included), and a
+//! `Tick` that breaks its field rules is refused with the error naming the field.
 //!
 //! Randomness comes from proptest, which prints the failing seed and keeps it in
 //! `proptest-regressions/` so a failure replays.
@@ -24,6 +26,11 @@ fn decode_all(d: &Decoder, buf: &[u8]) {
                 assert!(prefix_len(f.header().kind) + f.payload().len() <= f.frame_len());
                 assert_eq!(f.payload().as_ptr() as usize % FRAME_ALIGN, 0);
                 assert_eq!(f.ask_ext().is_some(), f.header().kind == FrameKind::Ask);
+                if f.header().kind == FrameKind::Tick {
+                    let h = f.header();
+                    assert_eq!((h.payload_len, h.type_id, h.slot, h.generation), (0, 0, 0, 0));
+                    assert_eq!(f.frame_len(), TICK_FRAME_BYTES);
+                }
                 at += f.frame_len();
             }
             Ok(None) | Err(_) => return,
@@ -37,10 +44,25 @@ fn kind() -> impl Strategy<Value = FrameKind> {
         Just(FrameKind::Ask),
         Just(FrameKind::Reply),
         Just(FrameKind::ReplyError),
+        Just(FrameKind::Tick),
     ]
 }
 
-/// A valid frame: header, extension when `Ask`, payload of the header's length.
+/// Any value, with the boundaries (0, 1, the maximum) drawn often.
+fn edgy_u64() -> impl Strategy<Value = u64> {
+    prop_oneof![Just(0), Just(1), Just(u64::MAX), any::<u64>()]
+}
+
+fn edgy_u16() -> impl Strategy<Value = u16> {
+    prop_oneof![Just(0), Just(1), Just(u16::MAX), any::<u16>()]
+}
+
+fn code() -> impl Strategy<Value = ReplyErrorCode> {
+    (1u32..=6).prop_map(|c| ReplyErrorCode::from_u32(c).expect("codes 1..=6 exist"))
+}
+
+/// A valid frame: header, extension when `Ask`, payload of the header's length; a
+/// `Tick` has no payload and zero type id, slot and generation.
 fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
     (
         kind(),
@@ -54,7 +76,11 @@ fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
         1u32..=6,
     )
         .prop_map(|(kind, core, type_id, slot, generation, corr, (deadline, rc), payload, code)| {
-            let payload = if kind == FrameKind::ReplyError { code.to_le_bytes().to_vec() } else { payload };
+            let payload = match kind {
+                FrameKind::ReplyError => code.to_le_bytes().to_vec(),
+                FrameKind::Tick => Vec::new(),
+                _ => payload,
+            };
             let header = FrameHeader {
                 payload_len: payload.len() as u32,
                 kind,
@@ -63,6 +89,10 @@ fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
                 slot,
                 generation,
                 corr,
+            };
+            let header = match kind {
+                FrameKind::Tick => FrameHeader { type_id: 0, slot: 0, generation: 0, ..header },
+                _ => header,
             };
             let ext = (kind == FrameKind::Ask).then_some(AskExt {
                 deadline_unix_ns: deadline,
@@ -140,5 +170,78 @@ proptest! {
             at = end;
         }
         prop_assert_eq!(at, buf.len());
+    }
+
+    #[test]
+    fn tick_frame_round_trips(core in edgy_u16(), node in edgy_u64()) {
+        let buf = aligned_copy(&tick_frame(core, node));
+        let f = Decoder::default().decode(&buf).unwrap().expect("a whole frame");
+        let expected = FrameHeader {
+            payload_len: 0,
+            kind: FrameKind::Tick,
+            core,
+            type_id: 0,
+            slot: 0,
+            generation: 0,
+            corr: node,
+        };
+        prop_assert_eq!(f.header(), &expected);
+        prop_assert_eq!(f.frame_len(), TICK_FRAME_BYTES);
+        for cut in 0..TICK_FRAME_BYTES {
+            prop_assert_eq!(Decoder::default().decode(&buf[..cut]), Ok(None));
+        }
+    }
+
+    #[test]
+    fn reply_error_frame_round_trips(core in edgy_u16(), corr in edgy_u64(), code in code()) {
+        let buf = aligned_copy(&reply_error_frame(core, corr, code));
+        let f = Decoder::default().decode(&buf).unwrap().expect("a whole frame");
+        let h = f.header();
+        prop_assert_eq!((h.kind, h.core, h.corr), (FrameKind::ReplyError, core, corr));
+        prop_assert_eq!((h.payload_len, h.type_id, h.slot, h.generation), (4, 0, 0, 0));
+        prop_assert_eq!(f.frame_len(), REPLY_ERROR_FRAME_BYTES);
+        prop_assert_eq!(reply_error_code(f.payload()), Ok(code));
+        prop_assert_eq!(f.reply_error_code(), Some(code));
+    }
+
+    /// A Tick header with a payload or a nonzero type id, slot or generation is refused
+    /// as soon as its 32 bytes are in, with the first broken rule named: the payload
+    /// length, then type_id, slot, generation.
+    #[test]
+    fn tick_breaking_its_rules_is_refused(core in any::<u16>(), node in any::<u64>(),
+                                         payload_len in prop_oneof![Just(0u32), Just(1), 1u32..=4096],
+                                         type_id in prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>()],
+                                         slot in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()],
+                                         generation in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()]) {
+        let h = FrameHeader { payload_len, kind: FrameKind::Tick, core, type_id, slot, generation, corr: node };
+        let mut head = [0u8; HEADER_BYTES];
+        h.write_to(&mut head);
+        let expected = if payload_len != 0 {
+            Err(FrameError::BadTickPayload { payload_len })
+        } else if type_id != 0 {
+            Err(FrameError::TickFieldNotZero { field: "type_id", value: type_id })
+        } else if slot != 0 {
+            Err(FrameError::TickFieldNotZero { field: "slot", value: u64::from(slot) })
+        } else if generation != 0 {
+            Err(FrameError::TickFieldNotZero { field: "generation", value: u64::from(generation) })
+        } else {
+            Ok(())
+        };
+        let decoded = Decoder::default().decode(&aligned_copy(&head)).map(|f| {
+            assert_eq!(f.map(|f| *f.header()), Some(h));
+        });
+        prop_assert_eq!(&decoded, &expected);
+        // The writers keep the same rules.
+        let mut out = [0u8; 64];
+        prop_assert_eq!(write_prefix(&mut out, &h, None), expected);
+    }
+
+    #[test]
+    fn reply_error_code_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..8)) {
+        let read = reply_error_code(&bytes);
+        match bytes.first_chunk::<4>() {
+            Some(c) if bytes.len() == 4 => prop_assert_eq!(read, ReplyErrorCode::from_u32(u32::from_le_bytes(*c))),
+            _ => prop_assert_eq!(read, Err(FrameError::BadErrorPayload { payload_len: bytes.len() as u32 })),
+        }
     }
 }
