@@ -111,9 +111,11 @@ impl Decoder {
 
     /// Reads a frame that this process wrote itself (a mailbox, or a ring between
     /// its own cores): the header and the lengths, skipping the checks that guard
-    /// against a peer (alignment, size limit, reserved bytes, padding, error
-    /// codes). Still bounds-checked, so it never panics; `None` when `buf` does not
-    /// start with a whole frame. Never use it on bytes from the network.
+    /// against a peer (alignment, flags, size limit, the fields each kind fixes,
+    /// padding, error codes). Still bounds-checked, so it never panics; `None` when
+    /// `buf` does not start with a whole frame, has an unknown kind, or has a
+    /// nonzero reserved byte in its ask extension. Never use it on bytes from the
+    /// network.
     #[inline]
     pub fn decode_local<'a>(&self, buf: &'a [u8]) -> Option<CheckedFrame<'a>> {
         let head = buf.first_chunk::<HEADER_BYTES>()?;
