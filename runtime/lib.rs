@@ -217,11 +217,12 @@ mod core;
 pub mod error;
 mod ids;
 mod node;
+pub mod stats;
 mod sync;
 mod transport;
 
 pub use cluster::membership;
-pub use node::{local, stats};
+pub use node::local;
 
 pub use actor::ctx::Ctx;
 pub use actor::glue::Owned;

@@ -1,5 +1,5 @@
-//! The node's own actor on every core: remote spawn, name lookup and
-//! heartbeat answers.
+//! The node's own actor on every core: remote spawn and name lookup, and
+//! (with `system_watch`) the watch requests of monitors and links.
 //!
 //! Owns: [`RemoteSpawn`] (actor types that other nodes may spawn here), the
 //! registry of their factories and of published names (node-wide, behind a
@@ -110,16 +110,7 @@ pub(crate) struct Spawn {
 pub(crate) struct Lookup {
     pub name: String,
 }
-/// A connection heartbeat, one way: every interval each core sends one to the
-/// peer core at the other end of each connection it reads, so the peer hears
-/// from it even while its own frames queue behind a backlog this way
-/// (`transport/heartbeat.rs`). `node` is the sender, whose link the receiving
-/// core marks alive (a forwarded tick did not arrive on that core's socket).
-#[derive(Archive, Serialize, Deserialize)]
-pub(crate) struct Tick {
-    pub node: u64,
-}
-crate::message!(Spawn = "coremesh.sys.Spawn", Lookup = "coremesh.sys.Lookup", Tick = "coremesh.sys.Tick");
+crate::message!(Spawn = "coremesh.sys.Spawn", Lookup = "coremesh.sys.Lookup");
 
 /// The node's own actor, first on every core.
 pub(crate) struct SystemActor {
@@ -148,17 +139,9 @@ impl Handler<Lookup> for SystemActor {
         self.shared.registry.lookup(msg.name.as_str())
     }
 }
-impl Handler<Tick> for SystemActor {
-    type Reply = ();
-    fn handle(&mut self, msg: &ArchivedTick, _ctx: &mut Ctx<Self>) {
-        let node = NodeId(msg.node.to_native());
-        crate::core::with_current(|c| c.heard_from(node));
-    }
-}
 crate::handlers!(
     SystemActor: Spawn,
     Lookup,
-    Tick,
     crate::cluster::system_watch::Watch,
     crate::cluster::system_watch::Unwatch,
     crate::cluster::system_watch::Down,

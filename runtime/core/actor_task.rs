@@ -18,12 +18,12 @@ use coremesh_wire::{FrameKind, ReplyErrorCode};
 use futures_lite::FutureExt;
 use rkyv::util::AlignedVec;
 
-use super::cell::{expired, panic_message, unknown_type, ActorCell};
+use super::cell::{panicked, run_sync_one, ActorCell, Ran};
 use super::mailbox::MailboxState;
 use super::CoreRt;
 use crate::actor::ctx::Ctx;
 use crate::actor::glue::{Delivery, Trust};
-use crate::actor::{Dispatch, StopReason, SyncDispatch};
+use crate::actor::{Dispatch, StopReason};
 use crate::ids::ActorRef;
 
 /// The task of one actor, from `started` to `stopped`. It holds the state's
@@ -128,11 +128,7 @@ async fn message_loop<A: Dispatch>(cell: &ActorCell<A>, core: &Rc<CoreRt>) -> St
                 Err(p) => {
                     let frame = decode(&batch, off);
                     let delivery = Delivery::new(&frame, Trust::of(&frame), core.node_id());
-                    if let Some(t) = delivery.reply_target() {
-                        core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
-                    }
-                    let reason =
-                        StopReason::Panicked { message: panic_message(&*p), type_id: delivery.type_id() };
+                    let reason = panicked(core, &delivery, &*p);
                     fail_queued(core, &batch, off + frame.frame_len());
                     batch.clear();
                     return reason;
@@ -140,18 +136,14 @@ async fn message_loop<A: Dispatch>(cell: &ActorCell<A>, core: &Rc<CoreRt>) -> St
             };
             off += frame.frame_len();
             let delivery = Delivery::new(&frame, Trust::of(&frame), core.node_id());
-            let reply_target = delivery.reply_target();
-            let type_id = delivery.type_id();
-            let panicked = match st.actor.dispatch_async(delivery, &mut st.ctx) {
+            let failed = match st.actor.dispatch_async(delivery, &mut st.ctx) {
                 Some(fut) => AssertUnwindSafe(fut).catch_unwind().await.err(),
                 None => None,
             };
             core.stats().delivered.add(1);
-            if let Some(p) = panicked {
-                if let Some(t) = reply_target {
-                    core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
-                }
-                st.ctx.set_stop(StopReason::Panicked { message: panic_message(&*p), type_id });
+            if let Some(p) = failed {
+                let reason = panicked(core, &delivery, &*p);
+                st.ctx.set_stop(reason);
             }
             let killed = if st.ctx.stop_requested().is_some() { None } else { cell.take_kill() };
             if st.ctx.stop_requested().is_some() || killed.is_some() {
@@ -196,14 +188,10 @@ fn run_sync_frames<A: Dispatch>(
         }
         let frame = decode(batch, *off);
         let delivery = Delivery::new(&frame, Trust::of(&frame), core.node_id());
-        if expired(&frame, &delivery, core) {
-            *off += frame.frame_len();
-            continue;
-        }
-        match actor.dispatch_sync(delivery, ctx) {
-            SyncDispatch::Done => handled += 1,
-            SyncDispatch::Async => break Step::Async,
-            SyncDispatch::UnknownType => unknown_type(&delivery, core),
+        match run_sync_one(actor, ctx, &frame, delivery, core) {
+            Ran::Handled => handled += 1,
+            Ran::Skipped => {}
+            Ran::Async => break Step::Async,
         }
         *off += frame.frame_len();
         if ctx.stop_requested().is_some() {

@@ -26,6 +26,7 @@ use crate::actor::ctx::Ctx;
 use crate::actor::glue::{Delivery, Trust};
 use crate::actor::{Dispatch, StopReason, SyncDispatch};
 use crate::clock;
+use crate::ids::NodeId;
 
 /// An actor and its context.
 pub(crate) struct ActorState<A> {
@@ -58,7 +59,7 @@ pub(crate) trait ErasedCell {
     /// Handles `frame` now, in place, if the actor is idle with an empty mailbox
     /// and the message has a sync handler. Returns whether it did (false: the
     /// caller queues the frame).
-    fn try_inline(&self, frame: &CheckedFrame<'_>, trust: Trust, core: &CoreRt) -> bool;
+    fn try_inline(&self, frame: &CheckedFrame<'_>, trust: Trust, sender: NodeId, core: &CoreRt) -> bool;
     /// Stops the actor from outside before its next message, unless it is
     /// already stopping from outside (then that reason stands). Not meant to be
     /// called while the actor's own handler runs (it would finish its batch).
@@ -85,7 +86,7 @@ impl<A: Dispatch> ErasedCell for ActorCell<A> {
     }
 
     #[inline]
-    fn try_inline(&self, frame: &CheckedFrame<'_>, trust: Trust, core: &CoreRt) -> bool {
+    fn try_inline(&self, frame: &CheckedFrame<'_>, trust: Trust, sender: NodeId, core: &CoreRt) -> bool {
         if !self.ready.get() {
             return false;
         }
@@ -97,26 +98,18 @@ impl<A: Dispatch> ErasedCell for ActorCell<A> {
         }
         let Ok(mut state) = self.state.try_borrow_mut() else { return false };
         let state = &mut *state;
-        let delivery = Delivery::new(frame, trust, core.node_id());
-        if expired(frame, &delivery, core) {
-            return true;
-        }
+        let delivery = Delivery::new(frame, trust, sender);
         let (actor, ctx) = (&mut state.actor, &mut state.ctx);
-        match catch_unwind(AssertUnwindSafe(|| actor.dispatch_sync(delivery, ctx))) {
-            Ok(SyncDispatch::Done) => {
+        match catch_unwind(AssertUnwindSafe(|| run_sync_one(actor, ctx, frame, delivery, core))) {
+            Ok(Ran::Handled) => {
                 core.stats().delivered.add(1);
                 core.stats().inline.add(1);
             }
-            Ok(SyncDispatch::Async) => return false,
-            Ok(SyncDispatch::UnknownType) => unknown_type(&delivery, core),
+            Ok(Ran::Skipped) => {}
+            Ok(Ran::Async) => return false,
             Err(p) => {
-                if let Some(t) = delivery.reply_target() {
-                    core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
-                }
-                ctx.set_stop(StopReason::Panicked {
-                    message: panic_message(&*p),
-                    type_id: delivery.type_id(),
-                });
+                let reason = panicked(core, &delivery, &*p);
+                ctx.set_stop(reason);
             }
         }
         if ctx.stop_requested().is_some() {
@@ -128,9 +121,56 @@ impl<A: Dispatch> ErasedCell for ActorCell<A> {
     }
 }
 
+/// What [`run_sync_one`] did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// Its sync handler ran (the caller counts it as delivered).
+    Handled,
+    /// Answered without running: the ask was past its deadline, or the actor
+    /// does not handle its type (both counted).
+    Skipped,
+    /// Its handler is async: the actor's task runs it.
+    Async,
+}
+
+/// One frame through an actor's sync handler, the same from the inline path
+/// (`try_inline`) and the actor's task (`actor_task.rs`): an expired ask is
+/// answered and skipped, an unknown type is answered. The caller catches a
+/// panic and hands it to [`panicked`].
+#[inline]
+pub(crate) fn run_sync_one<A: Dispatch>(
+    actor: &mut A,
+    ctx: &mut Ctx<A>,
+    frame: &CheckedFrame<'_>,
+    delivery: Delivery<'_>,
+    core: &CoreRt,
+) -> Ran {
+    if expired(frame, &delivery, core) {
+        return Ran::Skipped;
+    }
+    match actor.dispatch_sync(delivery, ctx) {
+        SyncDispatch::Done => Ran::Handled,
+        SyncDispatch::Async => Ran::Async,
+        SyncDispatch::UnknownType => {
+            unknown_type(&delivery, core);
+            Ran::Skipped
+        }
+    }
+}
+
+/// A handler panicked on `delivery`: its asker gets `HandlerFailed`, and the
+/// actor stops with the reason this returns.
+#[cold]
+pub(crate) fn panicked(core: &CoreRt, delivery: &Delivery<'_>, p: &(dyn std::any::Any + Send)) -> StopReason {
+    if let Some(t) = delivery.reply_target() {
+        core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
+    }
+    StopReason::Panicked { message: panic_message(p), type_id: delivery.type_id() }
+}
+
 /// An ask that arrives after its deadline is dropped unrun, answered and counted.
 #[inline]
-pub(crate) fn expired(frame: &CheckedFrame<'_>, delivery: &Delivery<'_>, core: &CoreRt) -> bool {
+fn expired(frame: &CheckedFrame<'_>, delivery: &Delivery<'_>, core: &CoreRt) -> bool {
     let Some(ext) = frame.ask_ext() else { return false };
     if ext.deadline_unix_ns == 0 || clock::unix_now_ns() <= ext.deadline_unix_ns {
         return false;
@@ -143,14 +183,14 @@ pub(crate) fn expired(frame: &CheckedFrame<'_>, delivery: &Delivery<'_>, core: &
 }
 
 /// A message of a type the actor does not handle: answered and counted.
-pub(crate) fn unknown_type(delivery: &Delivery<'_>, core: &CoreRt) {
+fn unknown_type(delivery: &Delivery<'_>, core: &CoreRt) {
     core.stats().unknown_type.add(1);
     if let Some(t) = delivery.reply_target() {
         core.send_error_reply(t, ReplyErrorCode::UnknownType);
     }
 }
 
-pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {

@@ -20,9 +20,10 @@ pub(crate) mod actor_task;
 pub(crate) mod cell;
 pub(crate) mod frames;
 pub(crate) mod mailbox;
+pub(crate) mod peers;
 pub(crate) mod pending;
+pub(crate) mod route;
 pub(crate) mod service;
-pub(crate) mod waiters;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -96,7 +97,7 @@ pub(crate) struct CoreRt {
     /// Some frame (ring, socket or outside thread) waits for a full mailbox.
     pub(crate) blocked_any: Cell<bool>,
     /// Connection readers waiting for an actor of this core to take its mail.
-    room_waiters: RefCell<crate::core::waiters::Waiters>,
+    room_waiters: RefCell<crate::sync::waiters::Waiters>,
     /// This core's connections to other nodes.
     pub(crate) transport: crate::transport::Transport,
     /// Some outbound ring holds unpublished frames.
@@ -130,7 +131,7 @@ impl CoreRt {
             actors: RefCell::new(ActorTable::default()),
             blocked_rings: RefCell::new(vec![false; rx.len()]),
             blocked_any: Cell::new(false),
-            room_waiters: RefCell::new(crate::core::waiters::Waiters::default()),
+            room_waiters: RefCell::new(crate::sync::waiters::Waiters::default()),
             transport: crate::transport::Transport::default(),
             tx: RefCell::new(tx),
             rx: RefCell::new(rx),
@@ -173,7 +174,7 @@ impl CoreRt {
         NodeHandle::from_shared(self.shared.clone())
     }
 
-    pub(crate) fn stats(&self) -> &crate::node::stats::CoreStats {
+    pub(crate) fn stats(&self) -> &crate::stats::CoreStats {
         &self.shared.cores[usize::from(self.core.0)].stats
     }
 

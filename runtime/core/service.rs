@@ -19,12 +19,12 @@ use rkyv::util::AlignedVec;
 
 use super::pending::ForeignReply;
 
-use super::frames::Delivered;
+use super::route::Origin;
 use super::CoreRt;
-use crate::actor::glue::Trust;
 use crate::clock;
 use crate::error::AskError;
 use crate::node::handle::Command;
+use crate::transport::Delivered;
 
 /// How many bytes one ring may hand in per round before the others get a turn.
 const RING_ROUND_BYTES: usize = 64 * 1024;
@@ -172,7 +172,7 @@ impl CoreRt {
                     unreachable!("rings carry whole frames written by this process's cores");
                 };
                 let len = frame.frame_len();
-                if self.deliver_frame(frame, Trust::of(&frame), true) == Delivered::Blocked {
+                if self.route_frame(self.node, frame, Origin::Node) == Delivered::Blocked {
                     blocked[source] = true;
                     self.blocked_any.set(true);
                     break;
@@ -196,7 +196,7 @@ impl CoreRt {
     /// Delivers a registered foreign frame; gives it back if its mailbox is full.
     fn deliver_parked(&self, bytes: AlignedVec<16>) -> Option<AlignedVec<16>> {
         let frame = self.decoder.decode_local(&bytes)?;
-        match self.deliver_frame(frame, Trust::of(&frame), true) {
+        match self.route_frame(self.node, frame, Origin::Node) {
             Delivered::Done => None,
             Delivered::Blocked => {
                 self.blocked_any.set(true);
@@ -220,7 +220,7 @@ impl CoreRt {
         if let (Some(reply), Some(ext)) = (reply, ext) {
             let target = crate::ids::ActorId {
                 node: to_node,
-                core: self.core,
+                core: crate::ids::CoreId(header.core),
                 slot: header.slot,
                 generation: header.generation,
             };
@@ -246,14 +246,16 @@ impl CoreRt {
                 tx.send(Err(AskError::NotSent(err)));
             }
         };
-        let Some(link) = self.link_to(to_node) else {
+        let Some(link) = self.link(to_node) else {
             return refuse(reply, self.shared().directory.unreachable(to_node));
         };
         if !link.has_room() {
             return refuse(reply, crate::error::TellError::LinkFull { node: to_node, bytes: link.queued() });
         }
         let bytes = self.register_foreign(bytes, reply, to_node);
-        link.out().extend_from_slice(&bytes);
-        link.wake_writer();
+        let Some(frame) = self.decoder.decode_local(&bytes) else { return };
+        // The link had room just above, and nothing ran since.
+        let routed = self.route_frame(to_node, frame, Origin::Node);
+        debug_assert_eq!(routed, Delivered::Done);
     }
 }

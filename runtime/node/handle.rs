@@ -25,7 +25,7 @@ use crate::core::CoreRt;
 use crate::error::{AskError, SpawnError, TellError};
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
 use crate::node::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
-use crate::node::stats::{CoreStats, NodeStats};
+use crate::stats::{CoreStats, NodeStats};
 use crate::sync::flag::Flag;
 use crate::sync::inbox::Inbox;
 use crate::sync::oneshot;
@@ -299,14 +299,16 @@ impl NodeHandle {
         let cmd = Command::Run(Box::new(move |core: &Rc<CoreRt>| {
             let core = core.clone();
             glommio::spawn_local(async move {
-                let result = core.dial(addr, 0, None).await.map_err(|e| ConnectError::Failed(e.to_string()));
+                let result = crate::transport::dial(&core, addr, 0, None)
+                    .await
+                    .map_err(|e| ConnectError::Failed(e.to_string()));
                 if let Ok(node) = result {
                     let joined = crate::cluster::membership::ControlEvent::Joined(addr);
                     handle.shared.membership.report(joined);
                     for i in 1..handle.cores() {
                         // Fire and forget: the answer is not awaited.
                         drop(handle.run_on(CoreId(i as u16), move || {
-                            crate::core::with_current(|c| c.link_to(node));
+                            crate::core::with_current(|c| c.link(node));
                         }));
                     }
                 }

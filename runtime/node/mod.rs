@@ -9,7 +9,6 @@
 pub(crate) mod answers;
 pub(crate) mod handle;
 pub mod local;
-pub mod stats;
 
 use std::ops::Deref;
 use std::rc::Rc;
@@ -26,7 +25,7 @@ use crate::core::CoreRt;
 use crate::error::NodeError;
 use crate::ids::{CoreId, NodeId};
 use crate::node::handle::{register_node, CoreShared, NodeHandle, NodeShared, INBOX_COMMANDS_MAX};
-use crate::node::stats::CoreStats;
+use crate::stats::CoreStats;
 use crate::sync::flag::Flag;
 use crate::sync::inbox::Inbox;
 use crate::sync::ring::{ring, RingRx, RingTx};
@@ -166,8 +165,8 @@ impl Node {
                     // The system actor is the first of every core: (slot 0, generation 1).
                     let sys = rt.spawn(crate::cluster::system::SystemActor { shared: rt.shared().clone() });
                     debug_assert_eq!((sys.id().slot, sys.id().generation), (0, 1));
-                    glommio::spawn_local(rt.clone().accept_loop(listener.0)).detach();
-                    glommio::spawn_local(rt.clone().heartbeat_loop()).detach();
+                    glommio::spawn_local(crate::transport::accept_loop(rt.clone(), listener.0)).detach();
+                    glommio::spawn_local(crate::transport::heartbeat::heartbeat_loop(rt.clone())).detach();
                     let _ = ready.send(Ok((core, listener.1)));
                     run_service(rt).await
                 }))

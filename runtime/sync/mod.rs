@@ -3,7 +3,9 @@
 //! Owns: the single-producer single-consumer byte rings between worker cores
 //! ([`ring`]), the "wake a parked core" signal ([`signal`]), the cross-thread
 //! one-shot used by code outside the runtime ([`oneshot`]) and the per-core
-//! counters other threads may read ([`counter`]).
+//! counters other threads may read ([`counter`]). Also the one primitive of a
+//! single core that several parts share: [`waiters`], the tasks waiting for
+//! one condition (transport's readers, the core's room waiters).
 //!
 //! Must never: hold a lock on a per-message path, or let another module touch an
 //! atomic directly (`tests/tidy.rs` enforces the second rule). The hot path uses
@@ -15,3 +17,4 @@ pub mod inbox;
 pub mod oneshot;
 pub mod ring;
 pub mod signal;
+pub mod waiters;

@@ -2,8 +2,10 @@
 //!
 //! Owns: [`handshake`] (drives coremesh-wire's sans-IO `Handshake` over a
 //! socket, bounded by a deadline), [`run_reader`] (reads into one large
-//! 16-aligned buffer, checks every frame with the network decoder, and hands
-//! each to the core: an idle target actor's sync handler reads it where it lies)
+//! 16-aligned buffer, checks every frame with the network decoder, takes
+//! heartbeat ticks itself and hands every other frame to the host's frame
+//! sink, which routes it: an idle target actor's sync handler reads it where
+//! it lies)
 //! and [`run_writer`] (writes everything a link has queued in one call).
 //!
 //! Must never: trust a byte from the peer before the decoder checked it, allocate
@@ -24,9 +26,8 @@ use std::os::unix::io::AsRawFd;
 use glommio::net::TcpStream;
 use rkyv::util::AlignedVec;
 
+use super::host::{Delivered, Host};
 use super::link::{Link, LinkState};
-use crate::core::frames::Delivered;
-use crate::core::CoreRt;
 
 /// The receive buffer's starting size; it grows only to hold one frame larger
 /// than this (at most the frame limit, which the decoder checks first).
@@ -175,15 +176,15 @@ pub fn in_receive_buffer(addr: usize) -> bool {
 
 /// Reads frames from `stream` until it closes or breaks the protocol. `first`
 /// holds bytes that arrived with the handshake.
-pub(crate) async fn run_reader(
-    core: Rc<CoreRt>,
+pub(crate) async fn run_reader<H: Host>(
+    host: &H,
     link: Rc<Link>,
     mut stream: TcpStream,
     first: Vec<u8>,
     decoder: Decoder,
 ) -> Result<(), ConnError> {
     let addr = addr_of(&stream);
-    let spin = Duration::from_micros(core.shared().config.idle_spin_us());
+    let spin = Duration::from_micros(host.config().idle_spin_us());
     let mut buf = AlignedVec::<16>::with_capacity(RECV_BYTES);
     buf.resize(RECV_BYTES.max(first.len()), 0);
     buf[..first.len()].copy_from_slice(&first);
@@ -196,25 +197,22 @@ pub(crate) async fn run_reader(
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => {
-                    core.stats().invalid_frames.add(1);
+                    host.stats().invalid_frames.add(1);
                     return Err(ConnError::Protocol { addr, reason: e.to_string() });
                 }
             };
             let len = frame.frame_len();
-            let target = frame.header().core;
-            let delivered = if usize::from(target) >= core.cores() {
-                core.refuse_bad_core(&frame, link.peer);
+            let delivered = if frame.header().kind == FrameKind::Tick {
+                tick(host, &link, &frame);
                 Delivered::Done
-            } else if target == core.core_id().0 {
-                core.deliver_network(frame, link.peer)
             } else {
-                core.forward_network(frame)
+                host.frame_from_peer(link.peer, frame)
             };
             if delivered == Delivered::Blocked {
                 // No room for it yet: stop reading (TCP pushes back on the peer)
                 // until an actor of this core takes its mail or the ring drains.
                 RECEIVING.with(|r| r.set((0, 0)));
-                core.wait_for_room().await;
+                host.wait_for_room().await;
                 link.touch(crate::clock::now());
                 RECEIVING.with(|r| r.set((buf.as_ptr() as usize, filled)));
                 continue;
@@ -293,6 +291,23 @@ pub(crate) async fn run_reader(
             }
             Err(source) => return Err(ConnError::Io { addr, source }),
         }
+    }
+}
+
+/// A heartbeat tick read from `link`'s peer: its link on this core is alive,
+/// or, for another core of this node, the host forwards it there. A tick
+/// that names another node than the connection's peer is dropped and
+/// counted: a peer cannot keep a third node's links alive.
+fn tick<H: Host>(host: &H, link: &Link, frame: &coremesh_wire::CheckedFrame<'_>) {
+    let h = frame.header();
+    if h.corr != link.peer.0 {
+        host.stats().ticks_refused.add(1);
+        return;
+    }
+    link.touch(crate::clock::now());
+    if h.core != host.core_id().0 && host.frame_from_peer(link.peer, *frame) == Delivered::Blocked {
+        // A full ring to that core: the tick is skipped, as a full link skips one.
+        host.stats().heartbeats_skipped.add(1);
     }
 }
 

@@ -44,7 +44,7 @@ pub(crate) struct Link {
     /// read now (the writing one included): each gets this core's heartbeats.
     readers: RefCell<Vec<u16>>,
     /// Readers waiting for the link to go down (they stop reading then).
-    closed: RefCell<crate::core::waiters::Waiters>,
+    closed: RefCell<crate::sync::waiters::Waiters>,
 }
 
 impl Link {
@@ -59,7 +59,7 @@ impl Link {
             dialing: Cell::new(None),
             last_alive: Cell::new(crate::clock::now()),
             readers: RefCell::new(Vec::new()),
-            closed: RefCell::new(crate::core::waiters::Waiters::default()),
+            closed: RefCell::new(crate::sync::waiters::Waiters::default()),
         }
     }
 
@@ -165,6 +165,11 @@ impl Link {
     #[inline]
     pub(crate) fn has_room(&self) -> bool {
         self.out.borrow().len() < self.out_max
+    }
+
+    /// The bound on bytes queued (a send past it is refused as full).
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.out_max
     }
 
     /// Bytes queued.

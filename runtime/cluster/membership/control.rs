@@ -340,7 +340,7 @@ impl Control {
         if self.shared.id < node {
             for core in 0..self.handle.cores() {
                 drop(self.handle.run_on(CoreId(core as u16), move || {
-                    crate::core::with_current(|c| c.link_to(node));
+                    crate::core::with_current(|c| c.link(node));
                 }));
             }
         }

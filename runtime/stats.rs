@@ -64,6 +64,16 @@ counters! {
     duplicate_connections,
     /// Heartbeat ticks not sent because the link to the peer was full.
     heartbeats_skipped,
+    /// Tick frames read from a connection that named another node than the
+    /// connection's peer (dropped: a peer cannot vouch for another node).
+    ticks_refused,
+    /// Replies and error replies that could not be queued (no way to the
+    /// asking node, a full ring, a link closed as too slow): the asker's own
+    /// deadline ends its ask.
+    replies_dropped,
+    /// Connections closed because their peer read nothing back while this
+    /// core's replies to it passed twice the link's bound.
+    slow_links_closed,
     /// Actors spawned.
     actors_spawned,
     /// Actors stopped.

@@ -1,0 +1,111 @@
+//! What a worker core is to its transport, and what it does when a peer is
+//! lost.
+//!
+//! Owns: `impl Host for CoreRt` (the narrow interface of `crate::transport`:
+//! settings, the frame sink, lost links, reports for the cluster), the core's
+//! way to a peer ([`CoreRt::link`], dialing one on first use), and
+//! [`CoreRt::node_gone`], run on every core when the cluster declares a node
+//! down or left.
+//!
+//! Must never: let transport reach past this interface, or block the core.
+
+use std::rc::Rc;
+
+use coremesh_wire::CheckedFrame;
+
+use super::route::Origin;
+use super::CoreRt;
+use crate::cluster::membership::ControlEvent;
+use crate::config::Config;
+use crate::error::AskError;
+use crate::ids::{CoreId, NodeId};
+use crate::stats::CoreStats;
+use crate::transport::directory::Directory;
+use crate::transport::link::Link;
+use crate::transport::{Delivered, Host, PeerReport, Transport};
+
+impl Host for CoreRt {
+    fn transport(&self) -> &Transport {
+        &self.transport
+    }
+    fn node_id(&self) -> NodeId {
+        self.node
+    }
+    fn core_id(&self) -> CoreId {
+        self.core
+    }
+    fn config(&self) -> &Config {
+        &self.shared.config
+    }
+    fn directory(&self) -> &Directory {
+        &self.shared.directory
+    }
+    fn listen_ports(&self) -> Vec<u16> {
+        self.shared.listen_ports()
+    }
+    fn max_payload_bytes(&self) -> u32 {
+        self.shared.max_payload_bytes
+    }
+    fn stopping(&self) -> bool {
+        self.shared.stopping.is_set()
+    }
+    fn stats(&self) -> &CoreStats {
+        CoreRt::stats(self)
+    }
+    #[inline]
+    fn frame_from_peer(&self, peer: NodeId, frame: CheckedFrame<'_>) -> Delivered {
+        self.route_frame(self.node, frame, Origin::Peer(peer))
+    }
+    async fn wait_for_room(&self) {
+        let mut registered = false;
+        let woken = std::future::poll_fn(|cx| {
+            if registered {
+                return std::task::Poll::Ready(());
+            }
+            registered = true;
+            self.add_room_waiter(cx.waker());
+            std::task::Poll::Pending
+        });
+        futures_lite::FutureExt::or(woken, glommio::timer::sleep(std::time::Duration::from_millis(1))).await;
+    }
+    fn link_lost(&self, peer: NodeId) {
+        self.pending.borrow_mut().fail_node(peer, &AskError::ConnectionLost { node: peer });
+    }
+    fn report(&self, report: PeerReport) {
+        let event = match report {
+            PeerReport::Unresponsive(node) => ControlEvent::Unresponsive(node),
+            PeerReport::Closed(node) => ControlEvent::Closed(node),
+        };
+        self.shared.membership.report(event);
+    }
+}
+
+impl CoreRt {
+    /// This core's link to `node`, dialing one if the node is known but this
+    /// core has no link yet (an ask can reach this core through another
+    /// core's connection, and the asking node may have no core that connects
+    /// to this one). `None`: the node is unknown here.
+    #[inline]
+    pub(crate) fn link(&self, node: NodeId) -> Option<Rc<Link>> {
+        self.transport
+            .get(node)
+            .or_else(|| super::current().and_then(|rc| crate::transport::link_to(&rc, node)))
+    }
+
+    /// The cluster declared `node` down, or it left: drop this core's link to
+    /// it (closing its connections), fail every ask in flight to it, and tell
+    /// the monitors.
+    pub(crate) fn node_gone(self: &Rc<Self>, node: NodeId) {
+        if let Some(link) = self.transport.get(node) {
+            crate::transport::link_down(&**self, &link);
+        }
+        self.pending.borrow_mut().fail_node(node, &AskError::ConnectionLost { node });
+        self.monitors_node_down(node);
+    }
+
+    /// Closes `link` because its peer reads nothing back (see
+    /// `route.rs`, `reply_room`).
+    pub(crate) fn close_too_slow(&self, link: &Rc<Link>) {
+        crate::transport::link_down(self, link);
+    }
+}
