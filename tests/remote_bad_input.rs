@@ -1,302 +1,18 @@
-//! A node in this process against a hostile or broken peer: a blocking `TcpStream`
-//! that runs the client `Handshake` by hand, then writes raw frames. Checks what
-//! `wire/FORMAT.md` promises: handshake mismatches are refused and counted, frames
-//! the decoder rejects close that connection and are counted, well-formed frames
-//! naming the wrong thing get an error reply on a connection that stays open, and
-//! the node keeps serving. Every wait is bounded (read timeouts, polled deadlines).
+//! A node in this process against a hostile or broken peer (`raw_peer`), after a
+//! good handshake: frames the decoder rejects close that connection and are
+//! counted, well-formed frames naming the wrong thing get an error reply on a
+//! connection that stays open, and the node keeps serving. Every wait is bounded
+//! (read timeouts, polled deadlines). Handshakes: `remote_bad_handshake.rs`.
 
-use std::hash::{BuildHasher, RandomState};
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
+mod raw_peer;
+
+use std::net::Shutdown;
+use std::time::Duration;
 
 use coremesh::stats::CoreStatsSnapshot;
-use coremesh::wire::{
-    aligned_copy, frame_len, type_id_of, write_frame, AskExt, Decoder, FrameHeader, FrameKind, Handshake,
-    HandshakeError, LocalInfo, PeerInfo, Progress, RefuseReason, ReplyErrorCode, HANDSHAKE_MAGIC,
-};
-use coremesh::{Actor, ActorId, ActorRef, Config, ConfigBuilder, CoreId, Ctx, Handler, Node};
-use rkyv::{Archive, Deserialize, Serialize};
-
-#[derive(Archive, Serialize, Deserialize)]
-struct Add {
-    n: u64,
-}
-coremesh::message!(Add = "bad.Add");
-
-/// Adds and answers its running total, so a bad frame that reached the handler shows.
-struct Counter {
-    total: u64,
-}
-impl Actor for Counter {}
-impl Handler<Add> for Counter {
-    type Reply = u64;
-    fn handle(&mut self, msg: &ArchivedAdd, _ctx: &mut Ctx<Self>) -> u64 {
-        self.total += msg.n.to_native();
-        self.total
-    }
-}
-coremesh::handlers!(Counter: Add);
-
-/// The bound on every wait in this file.
-const T: Duration = Duration::from_secs(10);
-
-/// A node with one `Counter` on core 0 (the core whose port `listen_addr` names).
-struct Fixture {
-    node: Node,
-    counter: ActorRef<Counter>,
-    id: ActorId,
-}
-
-/// `tweak` adjusts the config (`|b| b` for the defaults).
-fn fixture(tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Fixture {
-    let b = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap());
-    let node = Node::start(tweak(b).build().expect("config")).expect("node starts");
-    let counter = node.spawn_on(CoreId(0), || Counter { total: 0 }).wait().expect("spawn");
-    let id = counter.id();
-    Fixture { node, counter, id }
-}
-
-impl Fixture {
-    fn stats(&self) -> CoreStatsSnapshot {
-        self.node.stats().total()
-    }
-
-    /// An Ask header for the counter's `Add`; change fields with `..`.
-    fn ask_header(&self, corr: u64, payload_len: usize) -> FrameHeader {
-        FrameHeader {
-            payload_len: payload_len as u32,
-            kind: FrameKind::Ask,
-            core: self.id.core.0,
-            type_id: type_id_of("bad.Add"),
-            slot: self.id.slot,
-            generation: self.id.generation,
-            corr,
-        }
-    }
-
-    /// A raw peer that completed the handshake.
-    fn client(&self) -> Raw {
-        let node_id = fake_node_id(self.node.id().0);
-        let (stream, end) = start(self, local_info(node_id), Config::DEFAULT_COOKIE, |_| {});
-        match end {
-            HsEnd::Done(peer, rest) => {
-                assert_eq!(peer.node_id, self.node.id().0);
-                Raw { stream, node_id, rx: rest }
-            }
-            other => panic!("a well-behaved client's handshake failed: {other:?}"),
-        }
-    }
-
-    /// The node still serves: a fresh raw peer and an in-process ask both get
-    /// the counter's `total` (so no bad frame reached the handler).
-    fn assert_serves(&self, total: u64) {
-        let mut c = self.client();
-        assert_eq!(c.ask_add(self, 0xC0FFEE, 0), Answer::Reply(total), "a fresh raw peer's ask");
-        drop(c);
-        let r = self.node.ask(&self.counter, Add { n: 0 }).timeout(T).wait();
-        assert_eq!(r, Ok(total), "an in-process ask");
-    }
-
-    /// Polls `pick(stats)` until it passes `before` (bounded by `T`).
-    fn wait_count(&self, what: &str, before: u64, pick: impl Fn(&CoreStatsSnapshot) -> u64) {
-        let deadline = Instant::now() + T;
-        while pick(&self.stats()) <= before {
-            assert!(Instant::now() < deadline, "{what} stayed at {before} for {T:?}: {:?}", self.stats());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Checks that the node serves with the counter at `total`, and shuts it down.
-    fn done(self, total: u64) {
-        self.assert_serves(total);
-        self.node.shutdown().expect("clean shutdown");
-    }
-}
-
-/// A random nonzero node id other than `avoid` (the node's own).
-fn fake_node_id(avoid: u64) -> u64 {
-    std::iter::repeat_with(|| RandomState::new().hash_one(avoid) | 1).find(|&id| id != avoid).unwrap()
-}
-
-fn nonce() -> [u8; 32] {
-    let mut n = [0u8; 32];
-    for chunk in n.chunks_mut(8) {
-        chunk.copy_from_slice(&RandomState::new().hash_one(0u8).to_le_bytes());
-    }
-    n
-}
-
-/// What a one-core peer on 127.0.0.1 says about itself (its advert names port 1:
-/// the node never needs to dial it back, it replies on this connection).
-fn local_info(node_id: u64) -> LocalInfo {
-    // Advert v1: version 1, IPv4, 127.0.0.1, 1 core (u16 LE), core 0's port 1 (u16 LE).
-    let advert = vec![1, 4, 127, 0, 0, 1, 1, 0, 1, 0];
-    LocalInfo {
-        node_id,
-        cores: 1,
-        core: 0,
-        target_core: 0,
-        type_table_hash: coremesh::TYPE_TABLE_HASH,
-        cluster: "coremesh".into(),
-        advert,
-    }
-}
-
-/// One read, waiting at most until `deadline` (then the test fails: `waiting`);
-/// `Ok(0)` is the node's close, `Err` a reset.
-fn read_some(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant, waiting: &str) -> io::Result<usize> {
-    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-    stream.set_read_timeout(Some(left))?;
-    match stream.read(buf) {
-        Err(e) if e.kind() == ErrorKind::Interrupted => read_some(stream, buf, deadline, waiting),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            panic!("{waiting}: {T:?}")
-        }
-        r => r,
-    }
-}
-
-/// Reads until the node closes (EOF or reset) and returns what came before;
-/// fails the test if the connection is still open after `T`.
-fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
-    let deadline = Instant::now() + T;
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match read_some(stream, &mut chunk, deadline, "the node kept the connection open for") {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-            Err(_) => return got, // reset: closed too
-        }
-    }
-}
-
-/// How a client handshake ended: accepted (with the bytes that followed), failed on
-/// our side (a Refuse from the node, or a check of ours), or closed by the node.
-#[derive(Debug)]
-enum HsEnd {
-    Done(PeerInfo, Vec<u8>),
-    Failed(HandshakeError),
-    Closed,
-}
-
-/// Connects and runs the client handshake: `patch` may corrupt our Hello before it
-/// is sent. What our `Handshake` writes (a Proof, or a Refuse) is sent too.
-fn start(fx: &Fixture, info: LocalInfo, cookie: &[u8], patch: impl FnOnce(&mut [u8])) -> (TcpStream, HsEnd) {
-    let mut stream = TcpStream::connect_timeout(&fx.node.listen_addr(), T).expect("connect");
-    let mut hello = Vec::new();
-    let mut hs = Handshake::client(info, cookie, nonce(), &mut hello).expect("our Hello");
-    patch(&mut hello);
-    stream.write_all(&hello).expect("send Hello");
-    let deadline = Instant::now() + T;
-    let (mut buf, mut chunk) = (Vec::new(), [0u8; 2048]);
-    loop {
-        match read_some(&mut stream, &mut chunk, deadline, "the node said nothing in the handshake for") {
-            Ok(0) => return (stream, HsEnd::Closed),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(_) => return (stream, HsEnd::Closed),
-        }
-        let mut out = Vec::new();
-        let step = hs.on_bytes(&buf, &mut out);
-        if !out.is_empty() {
-            let _ = stream.write_all(&out);
-        }
-        match step {
-            Ok((used, Progress::Done(peer))) => {
-                buf.drain(..used);
-                return (stream, HsEnd::Done(peer, buf));
-            }
-            Ok((used, Progress::NeedMore)) => drop(buf.drain(..used)),
-            Err(e) => return (stream, HsEnd::Failed(e)),
-        }
-    }
-}
-
-/// A whole frame as bytes (valid unless the caller corrupts them afterwards).
-fn frame(header: &FrameHeader, ext: Option<&AskExt>, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8; frame_len(header.kind, payload.len())];
-    write_frame(&mut out, header, ext, payload).expect("a writable frame");
-    out
-}
-
-fn add_payload(n: u64) -> Vec<u8> {
-    rkyv::to_bytes::<rkyv::rancor::Error>(&Add { n }).expect("archive Add").to_vec()
-}
-
-/// What the node answered an ask with.
-#[derive(Debug, PartialEq, Eq)]
-enum Answer {
-    Reply(u64),
-    Error(ReplyErrorCode),
-}
-
-/// A raw peer after a completed handshake; `rx` holds received bytes not yet decoded.
-struct Raw {
-    stream: TcpStream,
-    node_id: u64,
-    rx: Vec<u8>,
-}
-
-impl Raw {
-    fn ext(&self) -> AskExt {
-        AskExt { deadline_unix_ns: 0, reply_node: self.node_id, reply_core: 0 }
-    }
-
-    /// An Ask frame with `header` (from `Fixture::ask_header`) and `payload`.
-    fn ask(&self, header: FrameHeader, payload: &[u8]) -> Vec<u8> {
-        frame(&header, Some(&self.ext()), payload)
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write to the node");
-    }
-
-    /// The next frame from the node, checked with the network decoder.
-    fn recv(&mut self) -> (FrameHeader, Answer) {
-        let deadline = Instant::now() + T;
-        let mut chunk = [0u8; 4096];
-        loop {
-            let buf = aligned_copy(&self.rx);
-            match Decoder::default().decode(&buf[..]) {
-                Ok(Some(f)) => {
-                    let answer = match f.header().kind {
-                        FrameKind::Reply => {
-                            Answer::Reply(u64::from_le_bytes(f.payload().try_into().expect("a u64")))
-                        }
-                        FrameKind::ReplyError => Answer::Error(f.reply_error_code().expect("a code")),
-                        kind => panic!("the node sent a {kind:?} frame to a peer that has no actors"),
-                    };
-                    self.rx.drain(..f.frame_len());
-                    return (*f.header(), answer);
-                }
-                Ok(None) => {}
-                Err(e) => panic!("the node sent a bad frame: {e}"),
-            }
-            match read_some(&mut self.stream, &mut chunk, deadline, "no frame from the node in") {
-                Ok(0) => panic!("the node closed the connection instead of answering"),
-                Ok(n) => self.rx.extend_from_slice(&chunk[..n]),
-                Err(e) => panic!("no frame from the node within {T:?}: {e}"),
-            }
-        }
-    }
-
-    /// Sends `frame` (an ask with `corr`) and returns the answer, checking its corr.
-    fn answer(&mut self, frame: &[u8], corr: u64) -> Answer {
-        self.send(frame);
-        let (h, answer) = self.recv();
-        assert_eq!(h.corr, corr, "the answer names the ask's corr ({answer:?})");
-        assert_eq!(h.core, 0, "the answer names our reply core");
-        answer
-    }
-
-    /// Asks the counter for `Add { n }` with a valid frame.
-    fn ask_add(&mut self, fx: &Fixture, corr: u64, n: u64) -> Answer {
-        let p = add_payload(n);
-        let f = self.ask(fx.ask_header(corr, p.len()), &p);
-        self.answer(&f, corr)
-    }
-}
+use coremesh::wire::{type_id_of, AskExt, FrameHeader, FrameKind, ReplyErrorCode};
+use coremesh::CoreId;
+use raw_peer::*;
 
 #[test]
 fn a_valid_raw_ask_gets_its_reply() {
@@ -314,99 +30,6 @@ fn a_valid_raw_ask_gets_its_reply() {
 }
 
 // ---- Handshake refusals -------------------------------------------------------
-
-/// Sends a good client Hello after `patch(fx, hello)` (offsets: FORMAT.md, "Hello"),
-/// expects the node to refuse it with `reason` and count it, and to keep serving.
-fn expect_refused(patch: impl FnOnce(&Fixture, &mut [u8]), reason: RefuseReason) {
-    let fx = fixture(|b| b);
-    let before = fx.stats().refused_connections;
-    let (stream, end) = start(&fx, good_info(&fx), Config::DEFAULT_COOKIE, |h| patch(&fx, h));
-    match end {
-        HsEnd::Failed(HandshakeError::Refused { reason: r }) => assert_eq!(r, reason),
-        other => panic!("expected Refused {{ {reason:?} }}, got {other:?}"),
-    }
-    refused(fx, before, stream);
-}
-
-/// The node closes `stream`, counts a refusal over `before`, and keeps serving.
-fn refused(fx: Fixture, before: u64, mut stream: TcpStream) {
-    read_to_close(&mut stream);
-    fx.wait_count("refused_connections", before, |s| s.refused_connections);
-    fx.done(0);
-}
-
-fn good_info(fx: &Fixture) -> LocalInfo {
-    local_info(fake_node_id(fx.node.id().0))
-}
-
-#[test]
-fn garbage_instead_of_a_hello_is_refused_and_closed() {
-    let fx = fixture(|b| b);
-    let before = fx.stats().refused_connections;
-    let mut stream = TcpStream::connect_timeout(&fx.node.listen_addr(), T).expect("connect");
-    stream.write_all(&[0xAB; 64]).expect("send garbage");
-    let got = read_to_close(&mut stream);
-    let mut refuse = HANDSHAKE_MAGIC.to_vec();
-    refuse.extend_from_slice(&[4, RefuseReason::BadMagic as u8]);
-    assert!(got.is_empty() || got == refuse, "the node answered garbage with {got:02x?}");
-    refused(fx, before, stream);
-}
-
-#[test]
-fn another_protocol_version_is_refused() {
-    expect_refused(|_, h| h[9..11].copy_from_slice(&2u16.to_le_bytes()), RefuseReason::Version);
-}
-
-#[test]
-fn another_type_table_hash_is_refused() {
-    expect_refused(|_, h| h[26] ^= 1, RefuseReason::TypeTable);
-}
-
-#[test]
-fn another_cluster_is_refused() {
-    // Our cluster name "coremesh" (8 bytes) is at 67.
-    expect_refused(|_, h| h[67..75].copy_from_slice(b"elsewher"), RefuseReason::Cluster);
-}
-
-#[test]
-fn malformed_hellos_are_refused() {
-    type Patch = fn(&Fixture, &mut [u8]);
-    let cases: [(Patch, RefuseReason); 4] = [
-        (|fx, h| h[12..20].copy_from_slice(&fx.node.id().0.to_le_bytes()), RefuseReason::SelfConnection),
-        (|_, h| h[11] = 2, RefuseReason::WrongRole), // role: server
-        (|_, h| h[22] = 1, RefuseReason::Malformed), // core 1 of 1 core
-        (|_, h| h[75..77].fill(0xFF), RefuseReason::Malformed), // advert_len 65535
-    ];
-    for (patch, reason) in cases {
-        expect_refused(patch, reason);
-    }
-}
-
-#[test]
-fn a_peer_with_another_cookie_fails_and_is_refused() {
-    let fx = fixture(|b| b);
-    let before = fx.stats().refused_connections;
-    let (stream, end) = start(&fx, good_info(&fx), b"not-the-cluster-cookie", |_| {});
-    // Our side finds the node's proof wrong, and sends Refuse(Cookie).
-    assert!(matches!(end, HsEnd::Failed(HandshakeError::BadCookie)), "{end:?}");
-    refused(fx, before, stream);
-}
-
-#[test]
-fn a_peer_silent_mid_hello_is_dropped_after_the_handshake_timeout() {
-    let fx = fixture(|b| b.heartbeat_interval_ms(50).connection_timeout_ms(200));
-    let before = fx.stats().refused_connections;
-    let mut hello = Vec::new();
-    Handshake::client(good_info(&fx), Config::DEFAULT_COOKIE, nonce(), &mut hello).unwrap();
-    let mut stream = TcpStream::connect_timeout(&fx.node.listen_addr(), T).expect("connect");
-    stream.write_all(&hello[..20]).expect("send half a Hello");
-    let started = Instant::now();
-    read_to_close(&mut stream);
-    assert!(started.elapsed() < Duration::from_secs(5), "closed after {:?}", started.elapsed());
-    refused(fx, before, stream);
-}
-
-// ---- Frames the decoder rejects: the node closes the connection -----------------
 
 /// After a good handshake, sends `bad(fx, client)` and expects the node to close
 /// that connection, count an invalid frame, and keep serving with the counter at
@@ -592,4 +215,24 @@ fn an_ask_from_a_one_core_node_to_an_actor_on_core_1_is_answered() {
     assert_eq!(r, Ok(3), "b's stats: {:?}", b.stats());
     a.done(0);
     b.done(0);
+}
+
+#[test]
+fn an_ask_whose_way_back_names_a_core_this_node_lacks_kills_nothing() {
+    // Regression: the reply to an ask whose extension named this very node
+    // and a core it does not have indexed the ring table with that core and
+    // panicked the worker core (a dead core 0, a node flapping down and up).
+    let fx = fixture(|b| b);
+    let mut c = fx.client();
+    let p = add_payload(1);
+    let before = fx.stats().replies_dropped;
+    for (corr, reply_core) in [(300, 9), (301, u16::MAX)] {
+        let ext = AskExt { deadline_unix_ns: 0, reply_node: fx.node.id().0, reply_core };
+        c.send(&frame(&fx.ask_header(corr, p.len()), Some(&ext), &p));
+    }
+    // Both asks ran; both replies had nowhere to go and were counted.
+    fx.wait_count("replies with no way back", before + 1, |s| s.replies_dropped);
+    assert_eq!(c.ask_add(&fx, 303, 0), Answer::Reply(2), "the same connection is still served");
+    drop(c);
+    fx.done(2);
 }
