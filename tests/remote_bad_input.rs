@@ -6,6 +6,7 @@
 
 mod raw_peer;
 
+use std::io::Write;
 use std::net::Shutdown;
 use std::time::Duration;
 
@@ -235,4 +236,34 @@ fn an_ask_whose_way_back_names_a_core_this_node_lacks_kills_nothing() {
     assert_eq!(c.ask_add(&fx, 303, 0), Answer::Reply(2), "the same connection is still served");
     drop(c);
     fx.done(2);
+}
+
+#[test]
+fn a_peer_that_never_reads_its_replies_is_cut_off_not_buffered() {
+    // Regression: replies bypassed the link's bound, so a peer that sent asks
+    // and never read grew the node's memory without bound. Now replies may
+    // overrun the bound by one bound again; past that the connection closes.
+    let fx = fixture(|b| b);
+    let mut c = fx.client();
+    c.stream.set_write_timeout(Some(T)).expect("write timeout");
+    let before = fx.stats().slow_links_closed;
+    let p = add_payload(0);
+    // 4,096 asks a batch; at most 2,000 batches (656 MB of asks, far past
+    // the two bounds of 4 MiB of 48-byte replies plus the kernel's buffers).
+    let batch: Vec<u8> = (0..4096u64).flat_map(|i| c.ask(fx.ask_header(i + 1, p.len()), &p)).collect();
+    let mut closed = false;
+    for _ in 0..2000 {
+        if c.stream.write_all(&batch).is_err() {
+            closed = true;
+            break;
+        }
+        if fx.stats().slow_links_closed > before {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the node kept reading asks whose replies nobody reads: {:?}", fx.stats());
+    fx.wait_count("connections closed as too slow", before, |s| s.slow_links_closed);
+    drop(c);
+    fx.done(0);
 }
