@@ -446,7 +446,6 @@ fn system_message_type_ids_are_the_ones_format_md_lists() {
         ("coremesh.sys.Watch", 0xaa1f_9498_11f0_0a21),
         ("coremesh.sys.Unwatch", 0x226f_3acd_b557_fd64),
         ("coremesh.sys.Down", 0x1fe6_59dd_80eb_e2b2),
-        ("coremesh.sys.Tick", 0x3779_ec59_4c38_539f),
         ("coremesh.ActorDown", 0xb1ff_9857_d888_16ac),
         ("coremesh.NodeDown", 0x799f_b307_e443_a437),
     ] {
