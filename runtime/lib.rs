@@ -251,5 +251,6 @@ pub mod __private {
     pub use crate::actor::glue::{run_async, run_sync, Delivery};
     pub use crate::actor::SyncDispatch;
     pub use crate::cluster::monitor::{simulate_node_down, watchers_of};
+    pub use crate::core::pending::timer::pending_asks;
     pub use crate::transport::conn::in_receive_buffer;
 }

@@ -121,6 +121,7 @@ impl CoreRt {
         rx: Vec<Option<RingRx>>,
     ) -> Rc<Self> {
         let mailbox_bytes_max = shared.config.mailbox_bytes_max();
+        let pending = PendingTable::new(core, shared.config.inflight_asks_max());
         let node = shared.id;
         Rc::new(CoreRt {
             node,
@@ -136,7 +137,7 @@ impl CoreRt {
             rx: RefCell::new(rx),
             dirty: Cell::new(false),
             service_waker: RefCell::new(None),
-            pending: RefCell::new(PendingTable::default()),
+            pending: RefCell::new(pending),
             scratch: RefCell::new(AlignedVec::new()),
             scratch_space: RefCell::new(crate::actor::message::Scratch::new()),
             live_actors: Cell::new(0),
