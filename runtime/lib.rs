@@ -253,4 +253,6 @@ pub mod __private {
     pub use crate::cluster::monitor::{simulate_node_down, watchers_of};
     pub use crate::core::pending::timer::pending_asks;
     pub use crate::transport::conn::in_receive_buffer;
+    /// How many watch messages one core keeps for a retry.
+    pub const WATCH_RETRY_MAX: usize = crate::cluster::monitor::WATCH_RETRY_MAX;
 }

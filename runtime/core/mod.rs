@@ -111,6 +111,8 @@ pub(crate) struct CoreRt {
     mailbox_bytes_max: usize,
     /// Monitors and links of this core's actors (`crate::cluster::monitor`).
     pub(crate) watches: RefCell<crate::cluster::monitor::WatchTable>,
+    /// Watch messages waiting for room on their path (`crate::cluster::monitor`).
+    pub(crate) watch_retry: RefCell<crate::cluster::monitor::ControlRetry>,
 }
 
 impl CoreRt {
@@ -143,6 +145,7 @@ impl CoreRt {
             live_actors: Cell::new(0),
             mailbox_bytes_max,
             watches: RefCell::new(crate::cluster::monitor::WatchTable::new(node, core)),
+            watch_retry: RefCell::default(),
         })
     }
 

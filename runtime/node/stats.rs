@@ -70,6 +70,9 @@ counters! {
     duplicate_connections,
     /// Heartbeat ticks not sent because the link to the peer was full.
     heartbeats_skipped,
+    /// Watch messages (requests, down reports) dropped because their path
+    /// stayed full for 10 s or this core's retry queue was full (logged).
+    watch_messages_dropped,
     /// Actors spawned.
     actors_spawned,
     /// Actors stopped.
