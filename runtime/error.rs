@@ -104,6 +104,16 @@ pub enum AskError {
     /// No reply before the deadline; the request may still run.
     #[error("no reply within the timeout; the request may still run")]
     Timeout,
+    /// The asking core already had its bound of asks waiting for replies
+    /// (`COREMESH_INFLIGHT_ASKS_MAX`); nothing was sent. Retry once some end.
+    #[error("{core} already has {max} asks in flight, its bound; nothing was sent")]
+    TooManyInFlight {
+        /// The asking core (for an ask from outside the runtime: the core it
+        /// was handed to, which owns its table entry).
+        core: CoreId,
+        /// The bound.
+        max: usize,
+    },
     /// The request reached the target after its deadline and was dropped unrun.
     #[error("the request arrived after its deadline and was dropped without running")]
     DeadlineExpired,

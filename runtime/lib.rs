@@ -32,9 +32,11 @@
 //!    from the network are checked by the decoder, then validated with rkyv's
 //!    checked access for `M` before the handler sees them). A busy actor's frames
 //!    are copied once into its mailbox, which its task later swaps out whole.
-//! 3. An ask registers a correlation id in the asking core's pending table; the
-//!    reply comes back as a Reply frame (same core: archived directly into the
-//!    pending entry) and completes the ask's future.
+//! 3. An ask registers a correlation id and its deadline in the asking core's
+//!    pending table; the reply comes back as a Reply frame (same core: archived
+//!    directly into the pending entry) and completes the ask's future. One
+//!    timer task per core ends the asks whose deadline passes first; no ask
+//!    arms a timer of its own.
 //!
 //! Same-core and cross-core sends take the same frame format and the same
 //! dispatch code (`core::frames`, and the handler glue in `actor::glue`).
@@ -62,10 +64,19 @@
 //!   `ActorStopped`; a request that reaches its actor after its deadline is
 //!   dropped unrun and counted (`tests/failures.rs::asks_*`,
 //!   `tests/local_actors.rs::an_ask_arriving_after_its_deadline_is_dropped_unrun`).
+//!   The timeout is kept by the asking core's pending table, also for an ask
+//!   from an outside thread: its entry is failed and freed at its deadline
+//!   even if no reply ever comes
+//!   (`tests/pending_asks.rs::a_foreign_ask_that_never_gets_a_reply_frees_its_entry`).
 //! - Bounded memory: mailboxes (`COREMESH_MAILBOX_BYTES`), rings
 //!   (`COREMESH_RING_BYTES`) and the inbox of outside threads (65,536 commands)
 //!   are bounded; a full path is an error or a wait, never growth
 //!   (`tests/failures.rs::slow_receiver_*`, `outside_tells_to_a_full_mailbox_*`).
+//! - Bounded asks in flight: each core holds at most `COREMESH_INFLIGHT_ASKS_MAX`
+//!   (default 65,536) asks waiting for replies, counting those from outside
+//!   threads handed to it; one more fails at once with
+//!   [`AskError::TooManyInFlight`] and nothing is sent
+//!   (`tests/pending_asks.rs::a_core_with_its_bound_of_asks_in_flight_refuses_the_next_at_once`).
 //! - No allocation per message on the same-core and cross-core tell paths once
 //!   warm (`tests/alloc_free.rs`).
 //! - Not promised: order across different senders; delivery of a tell to an
@@ -131,9 +142,13 @@
 //! - Tested in `tests/monitors.rs`: same core, other core and other node;
 //!   already-dead targets; node down (`node_down_reaches_*`); links both ways,
 //!   along a chain, remote, trapped, and not on a Normal stop.
-//! - Not promised: a report whose path (mailbox, ring, link) stays full for
-//!   10 s is dropped and logged; a watch request that cannot reach its node is
-//!   reported as a down (`NoConnection`, or `NodeDown` for a node gone).
+//! - A watch message (request or report) whose path (mailbox, ring, link) is
+//!   full waits in its core's retry queue, at most 4,096 messages, retried
+//!   every millisecond by one task per core, in order per destination.
+//! - Not promised: a report whose path stays full for 10 s, or that finds the
+//!   retry queue full, is dropped, counted (`watch_messages_dropped`) and
+//!   logged (`tests/watch_retry.rs`); a watch request that cannot reach its
+//!   node is reported as a down (`NoConnection`, or `NodeDown` for a node gone).
 //!
 //! ```
 //! use coremesh::{Actor, ActorDown, ActorRef, ArchivedActorDown, Ctx, Handler};
@@ -252,5 +267,8 @@ pub mod __private {
     pub use crate::actor::glue::{run_async, run_sync, Delivery};
     pub use crate::actor::SyncDispatch;
     pub use crate::cluster::monitor::{simulate_node_down, watchers_of};
+    pub use crate::core::pending::timer::pending_asks;
     pub use crate::transport::conn::in_receive_buffer;
+    /// How many watch messages one core keeps for a retry.
+    pub const WATCH_RETRY_MAX: usize = crate::cluster::monitor::WATCH_RETRY_MAX;
 }

@@ -49,6 +49,12 @@ counters! {
     expired_asks,
     /// Replies that found no waiting ask (it timed out or was dropped).
     late_replies,
+    /// Asks this core failed with `Timeout`: their deadline passed in its
+    /// pending table with no reply (from a task of this core or an outside thread).
+    asks_timed_out,
+    /// Asks refused with `TooManyInFlight`: this core already had
+    /// `COREMESH_INFLIGHT_ASKS_MAX` asks waiting; nothing was sent.
+    asks_refused,
     /// Frames whose payload failed validation.
     invalid_frames,
     /// Messages of a type their target does not handle.
@@ -74,6 +80,9 @@ counters! {
     /// Connections closed because their peer read nothing back while this
     /// core's replies to it passed twice the link's bound.
     slow_links_closed,
+    /// Watch messages (requests, down reports) dropped because their path
+    /// stayed full for 10 s or this core's retry queue was full (logged).
+    watch_messages_dropped,
     /// Actors spawned.
     actors_spawned,
     /// Actors stopped.

@@ -5,16 +5,20 @@
 //! [`ActorRef`] that send. On a worker core they go straight down the core's
 //! send path; elsewhere they go through the target node's inbox.
 //!
-//! Must never: block a worker core (the awaiting variants yield instead).
+//! An ask from a worker core registers its deadline in the core's pending
+//! table and waits on that entry alone: the core's one timer task ends it with
+//! `Timeout` (`crate::core::pending::timer`).
+//!
+//! Must never: block a worker core (the awaiting variants yield instead), or
+//! arm a timer per ask.
 
 use std::future::{poll_fn, Future, IntoFuture};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use coremesh_wire::AskExt;
-use futures_lite::FutureExt;
 
 use crate::actor::message::{Message, Reply};
 use crate::actor::Actor;
@@ -92,7 +96,9 @@ impl<A: Actor> ActorRef<A> {
 
     /// Asks `msg` and waits for the reply; set a timeout with [`Ask::timeout`]
     /// (default `COREMESH_ASK_TIMEOUT_MS`). The deadline travels with the request:
-    /// a target that receives it too late drops it unrun.
+    /// a target that receives it too late drops it unrun. When the asking core
+    /// already has `COREMESH_INFLIGHT_ASKS_MAX` asks waiting, the ask fails at
+    /// once with [`AskError::TooManyInFlight`] and nothing is sent.
     pub fn ask<M: Message>(&self, msg: M) -> Ask<A, M>
     where
         A: Handles<M>,
@@ -169,35 +175,56 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+/// The instant `timeout` after `now`. A timeout over a century counts as a
+/// century (a deadline that never comes), so `Duration::MAX` cannot overflow.
+pub(crate) fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(timeout.min(FAR)).expect("the monotonic clock reaches a century past now")
+}
+
+/// An ask from a task of this core. Its entry in the core's pending table
+/// carries the deadline: the core's timer task fails it with `Timeout` then
+/// (`crate::core::pending::timer`), so no timer is armed per ask.
 async fn ask_on_core<R: Reply, M: Message>(
     core: Rc<CoreRt>,
     to: ActorId,
     msg: M,
     timeout: Duration,
 ) -> Result<R, AskError> {
-    let corr = core.pending_register(to, M::TYPE_ID);
+    let deadline = deadline_after(clock::now(), timeout);
+    let corr = core.pending_register(to, M::TYPE_ID, deadline)?;
     let _guard = PendingGuard { core: &core, corr };
     let deadline_unix_ns = clock::unix_now_ns().saturating_add(timeout.as_nanos() as u64);
     let ext = AskExt { deadline_unix_ns, reply_node: core.node_id().0, reply_core: core.core_id().0 };
     core.send(to, M::TYPE_ID, corr, Some(&ext), &msg).map_err(|f| f.into_tell(to, core.core_id()))?;
     drop(msg);
-    let wait = poll_fn(|cx| match core.pending_poll(corr, cx.waker()) {
+    poll_fn(|cx| match core.pending_poll(corr, cx.waker()) {
         Some(Ok(true)) => Poll::Ready(Ok(())),
         Some(Ok(false)) => Poll::Pending,
         Some(Err(e)) => Poll::Ready(Err(e)),
         None => Poll::Ready(Err(AskError::NodeStopped)),
-    });
-    wait.or(async {
-        glommio::timer::sleep(timeout).await;
-        Err(AskError::Timeout)
     })
     .await?;
     core.pending_read::<R>(corr)
 }
 
 impl CoreRt {
-    pub(crate) fn pending_register(&self, to: ActorId, type_id: u64) -> u64 {
-        self.pending.borrow_mut().register_task(to, type_id)
+    /// Registers an ask of a task of this core; refused at once, with nothing
+    /// sent, when the core has its bound of asks in flight.
+    pub(crate) fn pending_register(
+        &self,
+        to: ActorId,
+        type_id: u64,
+        deadline: Instant,
+    ) -> Result<u64, AskError> {
+        let mut p = self.pending.borrow_mut();
+        match p.register_task(to, type_id, deadline) {
+            Some(corr) => Ok(corr),
+            None => {
+                self.stats().asks_refused.add(1);
+                Err(p.full_error())
+            }
+        }
     }
 
     pub(crate) fn pending_release(&self, corr: u64) {

@@ -8,7 +8,13 @@
 //! actor of the core stops) and `CoreRt::monitors_node_down` (run on every
 //! worker core when the cluster declares a node down or gone). Requests
 //! between cores and nodes travel as messages to the target core's system
-//! actor (`crate::cluster::system_watch`).
+//! actor (`crate::cluster::system_watch`). A watch message whose path is full
+//! waits in the core's bounded retry queue (`retry`, [`WATCH_RETRY_MAX`]
+//! messages), which one task per core, alive only while the queue is not
+//! empty, tries every millisecond for up to 10 s; a message that finds the
+//! queue full, or whose path stays full that long, is dropped, counted
+//! (`watch_messages_dropped`) and logged, and a dropped watch request is
+//! reported to its watcher as a down (`NoConnection`).
 //!
 //! Must never: touch the send or dispatch path of ordinary messages (the table
 //! is consulted only when an actor stops, watches or unwatches), stop an actor
@@ -16,8 +22,9 @@
 //! reported through the system actor, after it), wait for an answer from a
 //! node that is down (node-down reports come from this core's own table), or
 //! trust a request from the network before checking that it names an actor of
-//! this core.
+//! this core, or spawn a task per message (retries share one task per core).
 
+mod retry;
 mod table;
 
 use std::rc::Rc;
@@ -25,6 +32,8 @@ use std::time::Duration;
 
 use rkyv::{Archive, Deserialize, Serialize};
 
+pub(crate) use retry::WATCH_RETRY_MAX;
+use retry::{Attempt, RetryQueue};
 use table::Effect;
 pub(crate) use table::{Kind, WatchTable};
 
@@ -158,12 +167,20 @@ const CONTROL_RETRY_FOR: Duration = Duration::from_secs(10);
 const CONTROL_RETRY_EVERY: Duration = Duration::from_millis(1);
 
 /// One message of the watch machinery, kept whole for a retry.
-enum Control {
+pub(crate) enum Control {
     Watch(Watch),
     Unwatch(Unwatch),
     Down(Down),
     ActorDown(ActorDown),
     NodeDown(NodeDown),
+}
+
+/// The watch messages of one core waiting for room on their path.
+pub(crate) type ControlRetry = RetryQueue<Control>;
+
+/// Whether a send failed only because its path is full for now.
+fn path_full(fail: &SendFail) -> bool {
+    matches!(fail, SendFail::MailboxFull { .. } | SendFail::RingFull | SendFail::LinkFull { .. })
 }
 
 impl CoreRt {
@@ -304,31 +321,53 @@ impl CoreRt {
         }
     }
 
-    /// Sends one control message; a full path is retried from a task of this
-    /// core for up to [`CONTROL_RETRY_FOR`].
+    /// Sends one control message. A full path, or an earlier message to `to`
+    /// still waiting, puts it in this core's retry queue.
     fn send_control(self: &Rc<Self>, to: ActorId, msg: Control) {
+        if self.watch_retry.borrow().holds_for(to) {
+            return self.queue_control(to, msg);
+        }
         match self.try_control(to, &msg) {
             Ok(()) => {}
-            Err(SendFail::MailboxFull { .. } | SendFail::RingFull | SendFail::LinkFull { .. }) => {
-                let core = self.clone();
-                glommio::spawn_local(async move {
-                    let give_up = crate::clock::now() + CONTROL_RETRY_FOR;
-                    loop {
-                        glommio::timer::sleep(CONTROL_RETRY_EVERY).await;
-                        match core.try_control(to, &msg) {
-                            Ok(()) => return,
-                            Err(
-                                SendFail::MailboxFull { .. } | SendFail::RingFull | SendFail::LinkFull { .. },
-                            ) if crate::clock::now() < give_up => {}
-                            Err(fail) => {
-                                return core.control_lost(to, msg, fail.into_tell(to, core.core_id()))
-                            }
-                        }
-                    }
-                })
-                .detach();
+            Err(fail) if path_full(&fail) => self.queue_control(to, msg),
+            Err(fail) => self.control_lost(to, msg, Some(fail.into_tell(to, self.core_id()))),
+        }
+    }
+
+    /// Queues a control message for a retry for up to [`CONTROL_RETRY_FOR`];
+    /// a full queue drops it (counted, logged).
+    fn queue_control(self: &Rc<Self>, to: ActorId, msg: Control) {
+        let give_up = crate::clock::now() + CONTROL_RETRY_FOR;
+        let pushed = self.watch_retry.borrow_mut().push(to, msg, give_up);
+        match pushed {
+            Ok(true) => {
+                glommio::spawn_local(self.clone().retry_controls()).detach();
             }
-            Err(fail) => self.control_lost(to, msg, fail.into_tell(to, self.core_id())),
+            Ok(false) => {}
+            Err(msg) => self.control_lost(to, msg, None),
+        }
+    }
+
+    /// The one retry task of this core: a round every [`CONTROL_RETRY_EVERY`]
+    /// until the queue is empty.
+    async fn retry_controls(self: Rc<Self>) {
+        let mut timer = glommio::timer::Timer::new(CONTROL_RETRY_EVERY);
+        loop {
+            (&mut timer).await;
+            let now = crate::clock::now();
+            let given_up =
+                self.watch_retry.borrow_mut().round(now, |to, msg| match self.try_control(to, msg) {
+                    Ok(()) => Attempt::Sent,
+                    Err(fail) if path_full(&fail) => Attempt::Full,
+                    Err(fail) => Attempt::Failed(fail.into_tell(to, self.core_id())),
+                });
+            for (to, msg, err) in given_up {
+                self.control_lost(to, msg, err);
+            }
+            if self.watch_retry.borrow_mut().finish_if_empty() {
+                return;
+            }
+            timer.reset(CONTROL_RETRY_EVERY);
         }
     }
 
@@ -342,25 +381,31 @@ impl CoreRt {
         }
     }
 
-    /// A control message could not be sent. A watch request that cannot reach
-    /// its target's core is reported to the watcher as a down at once.
-    fn control_lost(self: &Rc<Self>, to: ActorId, msg: Control, err: TellError) {
+    /// A control message could not be sent: `err` says why, or is `None` when
+    /// its path stayed full (for [`CONTROL_RETRY_FOR`], or with the retry queue
+    /// full); those are counted. A watch request that cannot reach its target's
+    /// core is reported to the watcher as a down at once.
+    fn control_lost(self: &Rc<Self>, to: ActorId, msg: Control, err: Option<TellError>) {
+        if err.is_none() {
+            self.stats().watch_messages_dropped.add(1);
+        }
+        let why = err.as_ref().map_or_else(|| "its path stayed full".to_owned(), ToString::to_string);
         match msg {
             Control::Watch(w) => {
                 let reason = match err {
-                    TellError::NodeGone { .. } => DownReason::NodeDown,
-                    TellError::NoSuchCore { .. } => DownReason::NoActor,
+                    Some(TellError::NodeGone { .. }) => DownReason::NodeDown,
+                    Some(TellError::NoSuchCore { .. }) => DownReason::NoActor,
                     _ => DownReason::NoConnection,
                 };
                 let down = Down { target: w.target, watcher: w.watcher, link: w.link, reason };
                 self.send_control(system_id(w.watcher), Control::Down(down));
             }
             Control::ActorDown(_) | Control::NodeDown(_)
-                if !matches!(err, TellError::ActorStopped { .. }) =>
+                if !matches!(err, Some(TellError::ActorStopped { .. })) =>
             {
-                tracing::warn!(core = %self.core_id(), watcher = %to, error = %err, "down report not delivered");
+                tracing::warn!(core = %self.core_id(), watcher = %to, error = %why, "down report not delivered");
             }
-            _ => tracing::debug!(core = %self.core_id(), %to, error = %err, "watch message not sent"),
+            _ => tracing::debug!(core = %self.core_id(), %to, error = %why, "watch message not sent"),
         }
     }
 }

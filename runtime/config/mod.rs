@@ -14,6 +14,7 @@
 //! | `COREMESH_IDLE_SPIN_US`          | `idle_spin_us`          | 50            | 0..=1 000 000            |
 //! | `COREMESH_INIT_TIMEOUT_MS`       | `init_timeout_ms`       | 5000          | 1..=86 400 000           |
 //! | `COREMESH_ASK_TIMEOUT_MS`        | `ask_timeout_ms`        | 5000          | 1..=86 400 000           |
+//! | `COREMESH_INFLIGHT_ASKS_MAX`     | `inflight_asks_max`     | 65 536        | 1..=16 777 216           |
 //! | `COREMESH_LISTEN`                | `listen`                | `127.0.0.1:0` | `ip:port`, `[ip6]:port`  |
 //! | `COREMESH_SEEDS`                 | `seeds`                 | none          | list of `ip:port`        |
 //! | `COREMESH_CLUSTER`               | `cluster`               | `coremesh`    | 1..=64 of `A-Za-z0-9._-` |
@@ -113,6 +114,15 @@ const ASK_TIMEOUT_MS: Setting = Setting {
     max: TIMEOUT_MS_MAX,
     power_of_two: false,
     default: 5000,
+};
+
+const INFLIGHT_ASKS_MAX: Setting = Setting {
+    method: "ConfigBuilder::inflight_asks_max",
+    var: "COREMESH_INFLIGHT_ASKS_MAX",
+    min: 1,
+    max: 1 << 24,
+    power_of_two: false,
+    default: 65_536,
 };
 
 // Byte sizes are validated as u64 and stored as usize: the cap must fit.
@@ -250,6 +260,7 @@ pub struct Config {
     idle_spin_us: u64,
     init_timeout_ms: u64,
     ask_timeout_ms: u64,
+    inflight_asks_max: usize,
     net: net::NetSettings,
 }
 
@@ -263,7 +274,8 @@ impl fmt::Debug for Config {
             .field("ring_bytes", &self.ring_bytes)
             .field("idle_spin_us", &self.idle_spin_us)
             .field("init_timeout_ms", &self.init_timeout_ms)
-            .field("ask_timeout_ms", &self.ask_timeout_ms);
+            .field("ask_timeout_ms", &self.ask_timeout_ms)
+            .field("inflight_asks_max", &self.inflight_asks_max);
         self.net.debug_fields(&mut d);
         d.finish()
     }
@@ -340,6 +352,12 @@ impl Config {
     pub fn ask_timeout_ms(&self) -> u64 {
         self.ask_timeout_ms
     }
+
+    /// The most asks one worker core may have waiting for replies; one more is
+    /// refused with `AskError::TooManyInFlight` and nothing is sent.
+    pub fn inflight_asks_max(&self) -> usize {
+        self.inflight_asks_max
+    }
 }
 
 type EnvFn = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -387,6 +405,7 @@ pub struct ConfigBuilder {
     idle_spin_us: Option<u64>,
     init_timeout_ms: Option<u64>,
     ask_timeout_ms: Option<u64>,
+    inflight_asks_max: Option<usize>,
     net: net::NetBuilder,
     env: EnvSource,
     allowed_cpus: Option<Vec<usize>>,
@@ -405,7 +424,8 @@ impl fmt::Debug for ConfigBuilder {
             .field("ring_bytes", &self.ring_bytes)
             .field("idle_spin_us", &self.idle_spin_us)
             .field("init_timeout_ms", &self.init_timeout_ms)
-            .field("ask_timeout_ms", &self.ask_timeout_ms);
+            .field("ask_timeout_ms", &self.ask_timeout_ms)
+            .field("inflight_asks_max", &self.inflight_asks_max);
         self.net.debug_fields(&mut d);
         d.field("env_source", &env).field("allowed_cpus", &self.allowed_cpus).finish()
     }
@@ -459,6 +479,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// The per-core bound on asks waiting for replies, 1..=16 777 216.
+    /// Overrides `COREMESH_INFLIGHT_ASKS_MAX`.
+    pub fn inflight_asks_max(mut self, n: usize) -> Self {
+        self.inflight_asks_max = Some(n);
+        self
+    }
+
     /// Replace the environment lookup (tests inject a map); default is the process
     /// environment (`std::env::var_os`, refusing non-UTF-8 values). `None` means unset;
     /// `Some("")` is set but empty, an error.
@@ -481,12 +508,13 @@ impl ConfigBuilder {
         let (worker_cpus, control_cpu) =
             cpu_set::choose(self.cores, self.control_core, self.allowed_cpus, env)?;
 
-        let bytes = |n: Option<usize>| n.map(|n| u64::try_from(n).unwrap_or(u64::MAX));
-        let mailbox_bytes_max = MAILBOX_BYTES.resolve(bytes(self.mailbox_bytes_max), env)?;
-        let ring_bytes = RING_BYTES.resolve(bytes(self.ring_bytes), env)?;
+        let as_u64 = |n: Option<usize>| n.map(|n| u64::try_from(n).unwrap_or(u64::MAX));
+        let mailbox_bytes_max = MAILBOX_BYTES.resolve(as_u64(self.mailbox_bytes_max), env)?;
+        let ring_bytes = RING_BYTES.resolve(as_u64(self.ring_bytes), env)?;
         let idle_spin_us = IDLE_SPIN_US.resolve(self.idle_spin_us, env)?;
         let init_timeout_ms = INIT_TIMEOUT_MS.resolve(self.init_timeout_ms, env)?;
         let ask_timeout_ms = ASK_TIMEOUT_MS.resolve(self.ask_timeout_ms, env)?;
+        let inflight_asks_max = INFLIGHT_ASKS_MAX.resolve(as_u64(self.inflight_asks_max), env)?;
         let net = self.net.resolve(env)?;
 
         Ok(Config {
@@ -499,6 +527,8 @@ impl ConfigBuilder {
             idle_spin_us,
             init_timeout_ms,
             ask_timeout_ms,
+            // At most 2^24 (its Setting's max), which fits in usize.
+            inflight_asks_max: inflight_asks_max as usize,
             net,
         })
     }

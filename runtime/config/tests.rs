@@ -174,6 +174,7 @@ fn empty_values_are_errors_not_unset() {
         "COREMESH_IDLE_SPIN_US",
         "COREMESH_INIT_TIMEOUT_MS",
         "COREMESH_ASK_TIMEOUT_MS",
+        "COREMESH_INFLIGHT_ASKS_MAX",
     ] {
         for value in ["", "  \t"] {
             assert_eq!(
@@ -198,6 +199,8 @@ fn numbers_out_of_range_are_refused() {
         ("COREMESH_ASK_TIMEOUT_MS", "0", 1, day),
         ("COREMESH_ASK_TIMEOUT_MS", "18446744073709551616", 1, day),
         ("COREMESH_MAILBOX_BYTES", huge, 4096, gib),
+        ("COREMESH_INFLIGHT_ASKS_MAX", "0", 1, 1 << 24),
+        ("COREMESH_INFLIGHT_ASKS_MAX", "16777217", 1, 1 << 24),
     ];
     for &(var, value, min, max) in cases {
         assert_eq!(
@@ -210,6 +213,12 @@ fn numbers_out_of_range_are_refused() {
         refused(&eight(), &[("COREMESH_RING_BYTES", "1024")]).to_string(),
         "COREMESH_RING_BYTES=1024: must be between 4096 and 1073741824"
     );
+    assert_eq!(
+        refused(&eight(), &[("COREMESH_INFLIGHT_ASKS_MAX", "0")]).to_string(),
+        "COREMESH_INFLIGHT_ASKS_MAX=0: must be between 1 and 16777216"
+    );
+    let edges = [("COREMESH_INFLIGHT_ASKS_MAX", "16777216")];
+    assert_eq!(build(&eight(), &edges).inflight_asks_max(), 1 << 24);
 }
 
 #[test]
@@ -292,6 +301,7 @@ fn builder_values_are_validated_and_named() {
     says(b().idle_spin_us(1_000_001), "idle_spin_us=1000001: must be between 0 and 1000000");
     says(b().init_timeout_ms(0), "init_timeout_ms=0: must be between 1 and 86400000");
     says(b().ask_timeout_ms(86_400_001), "ask_timeout_ms=86400001: must be between 1 and 86400000");
+    says(b().inflight_asks_max(0), "inflight_asks_max=0: must be between 1 and 16777216");
     says(Config::builder().allowed_cpus([]), &format!("allowed_cpus {empty}"));
     let many = builder(&(0..5000).collect::<Vec<_>>(), &[]).cores(0..4097);
     says(many, "cores=0-4096: 4097 CPUs listed, at most 4096 are supported");
@@ -326,6 +336,7 @@ fn builder_wins_over_env_and_env_over_default() {
         ("COREMESH_IDLE_SPIN_US", "0"),
         ("COREMESH_INIT_TIMEOUT_MS", "10"),
         ("COREMESH_ASK_TIMEOUT_MS", "20"),
+        ("COREMESH_INFLIGHT_ASKS_MAX", "30"),
     ];
     let from_env = build(&eight(), &vars);
     assert_eq!(from_env.worker_cpus(), &[0, 1]);
@@ -335,6 +346,7 @@ fn builder_wins_over_env_and_env_over_default() {
     assert_eq!(from_env.idle_spin_us(), 0);
     assert_eq!(from_env.init_timeout_ms(), 10);
     assert_eq!(from_env.ask_timeout_ms(), 20);
+    assert_eq!(from_env.inflight_asks_max(), 30);
 
     let from_builder = builder(&eight(), &vars)
         .cores([4, 5])
@@ -344,6 +356,7 @@ fn builder_wins_over_env_and_env_over_default() {
         .idle_spin_us(100)
         .init_timeout_ms(1)
         .ask_timeout_ms(2)
+        .inflight_asks_max(3)
         .build()
         .expect("builder values are valid");
     assert_eq!(from_builder.worker_cpus(), &[4, 5]);
@@ -353,6 +366,7 @@ fn builder_wins_over_env_and_env_over_default() {
     assert_eq!(from_builder.idle_spin_us(), 100);
     assert_eq!(from_builder.init_timeout_ms(), 1);
     assert_eq!(from_builder.ask_timeout_ms(), 2);
+    assert_eq!(from_builder.inflight_asks_max(), 3);
 
     let defaults = build(&eight(), &[]);
     assert_eq!(defaults.mailbox_bytes_max(), 64 << 10);
@@ -360,6 +374,7 @@ fn builder_wins_over_env_and_env_over_default() {
     assert_eq!(defaults.idle_spin_us(), 50);
     assert_eq!(defaults.init_timeout_ms(), 5000);
     assert_eq!(defaults.ask_timeout_ms(), 5000);
+    assert_eq!(defaults.inflight_asks_max(), 65_536);
 }
 
 #[test]

@@ -112,6 +112,8 @@ pub(crate) struct CoreRt {
     mailbox_bytes_max: usize,
     /// Monitors and links of this core's actors (`crate::cluster::monitor`).
     pub(crate) watches: RefCell<crate::cluster::monitor::WatchTable>,
+    /// Watch messages waiting for room on their path (`crate::cluster::monitor`).
+    pub(crate) watch_retry: RefCell<crate::cluster::monitor::ControlRetry>,
 }
 
 impl CoreRt {
@@ -122,6 +124,7 @@ impl CoreRt {
         rx: Vec<Option<RingRx>>,
     ) -> Rc<Self> {
         let mailbox_bytes_max = shared.config.mailbox_bytes_max();
+        let pending = PendingTable::new(core, shared.config.inflight_asks_max());
         let node = shared.id;
         Rc::new(CoreRt {
             node,
@@ -137,12 +140,13 @@ impl CoreRt {
             rx: RefCell::new(rx),
             dirty: Cell::new(false),
             service_waker: RefCell::new(None),
-            pending: RefCell::new(PendingTable::default()),
+            pending: RefCell::new(pending),
             scratch: RefCell::new(AlignedVec::new()),
             scratch_space: RefCell::new(crate::actor::message::Scratch::new()),
             live_actors: Cell::new(0),
             mailbox_bytes_max,
             watches: RefCell::new(crate::cluster::monitor::WatchTable::new(node, core)),
+            watch_retry: RefCell::default(),
         })
     }
 

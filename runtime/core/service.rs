@@ -73,7 +73,7 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
                         let blocked = if parked.is_empty() {
                             core.accept_foreign(bytes, reply)
                         } else {
-                            Some(core.register_foreign(bytes, reply, node))
+                            core.register_foreign(bytes, reply, node)
                         };
                         parked.extend(blocked);
                     }
@@ -189,7 +189,7 @@ impl CoreRt {
     /// A frame from a thread outside the runtime: register its ask, deliver it.
     /// Returns the frame when its mailbox is full (the caller parks it).
     fn accept_foreign(&self, bytes: AlignedVec<16>, reply: Option<ForeignReply>) -> Option<AlignedVec<16>> {
-        let bytes = self.register_foreign(bytes, reply, self.node);
+        let bytes = self.register_foreign(bytes, reply, self.node)?;
         self.deliver_parked(bytes)
     }
 
@@ -205,14 +205,16 @@ impl CoreRt {
         }
     }
 
-    /// Registers a foreign ask's reply channel and writes its correlation id and
-    /// reply core into the frame.
+    /// Registers a foreign ask's reply channel, with the deadline its frame
+    /// carries, and writes its correlation id and reply core into the frame.
+    /// `None` when this core's table is full: the asking thread got
+    /// `TooManyInFlight` and the frame is dropped unsent. A tell passes as is.
     fn register_foreign(
         &self,
         mut bytes: AlignedVec<16>,
         reply: Option<ForeignReply>,
         to_node: crate::ids::NodeId,
-    ) -> AlignedVec<16> {
+    ) -> Option<AlignedVec<16>> {
         let (mut header, ext) = match self.decoder.decode(&bytes) {
             Ok(Some(f)) => (*f.header(), f.ask_ext().copied()),
             other => unreachable!("the node handle encodes whole frames: {other:?}"),
@@ -224,12 +226,29 @@ impl CoreRt {
                 slot: header.slot,
                 generation: header.generation,
             };
-            header.corr = self.pending.borrow_mut().register_foreign(target, header.type_id, reply);
+            let deadline = self.foreign_deadline(ext.deadline_unix_ns);
+            let registered =
+                self.pending.borrow_mut().register_foreign(target, header.type_id, deadline, reply);
+            let Some(corr) = registered else {
+                self.stats().asks_refused.add(1);
+                return None;
+            };
+            header.corr = corr;
             let ext = AskExt { reply_core: self.core.0, ..ext };
             let prefix = coremesh_wire::prefix_len(coremesh_wire::FrameKind::Ask);
             write_prefix(&mut bytes[..prefix], &header, Some(&ext)).expect("a whole ask prefix");
         }
-        bytes
+        Some(bytes)
+    }
+
+    /// The monotonic deadline of a wall-clock one written by an outside thread
+    /// (`ForeignAsk` always writes one; 0 would mean the default timeout).
+    fn foreign_deadline(&self, deadline_unix_ns: u64) -> std::time::Instant {
+        let left = match deadline_unix_ns {
+            0 => Duration::from_millis(self.shared.config.ask_timeout_ms()),
+            d => Duration::from_nanos(d.saturating_sub(clock::unix_now_ns())),
+        };
+        crate::actor::send::deadline_after(clock::now(), left)
     }
 
     /// A frame from an outside thread for an actor on another node: register its
@@ -252,7 +271,7 @@ impl CoreRt {
         if !link.has_room() {
             return refuse(reply, crate::error::TellError::LinkFull { node: to_node, bytes: link.queued() });
         }
-        let bytes = self.register_foreign(bytes, reply, to_node);
+        let Some(bytes) = self.register_foreign(bytes, reply, to_node) else { return };
         let Some(frame) = self.decoder.decode_local(&bytes) else { return };
         // The link had room just above, and nothing ran since.
         let routed = self.route_frame(to_node, frame, Origin::Node);

@@ -167,6 +167,7 @@ impl Node {
                     debug_assert_eq!((sys.id().slot, sys.id().generation), (0, 1));
                     glommio::spawn_local(crate::transport::accept_loop(rt.clone(), listener.0)).detach();
                     glommio::spawn_local(crate::transport::heartbeat::heartbeat_loop(rt.clone())).detach();
+                    glommio::spawn_local(crate::core::pending::timer::run_expiry(rt.clone())).detach();
                     let _ = ready.send(Ok((core, listener.1)));
                     run_service(rt).await
                 }))
