@@ -301,7 +301,7 @@ impl NodeHandle {
             glommio::spawn_local(async move {
                 let result = core.dial(addr, 0, None).await.map_err(|e| ConnectError::Failed(e.to_string()));
                 if let Ok(node) = result {
-                    let joined = crate::cluster::membership::ControlEvent::Joined(addr);
+                    let joined = crate::cluster::membership::ControlReport::Joined(addr);
                     handle.shared.membership.report(joined);
                     for i in 1..handle.cores() {
                         // Fire and forget: the answer is not awaited.

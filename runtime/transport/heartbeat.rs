@@ -9,7 +9,8 @@
 //! as a sign of life, and so does a tick another core of this node forwarded.
 //! A peer whose link stayed silent past the connection timeout is
 //! unresponsive: the link goes down at once, failing this core's asks to it,
-//! and the control thread hears of it and declares the node down. Also
+//! and the control thread hears of it ([`PeerReport`]) and declares the node
+//! down. Also
 //! [`CoreRt::node_gone`], run on every core when the cluster declares a node
 //! down or left, and [`CoreRt::heard_from`], the tick's effect.
 //!
@@ -20,12 +21,21 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::cluster::membership::ControlEvent;
 use crate::core::CoreRt;
 use crate::error::AskError;
 use crate::ids::{CoreId, NodeId};
 
 use super::link::{Link, LinkState};
+
+/// What a worker core tells the control thread about a peer node. Transport's
+/// own word: membership consumes it, transport never names membership types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerReport {
+    /// Nothing arrived from the node within the connection timeout.
+    Unresponsive(NodeId),
+    /// A connection to the node closed without the node leaving.
+    Closed(NodeId),
+}
 
 impl CoreRt {
     /// Checks this core's links every tenth of the connection timeout (at most
@@ -47,7 +57,7 @@ impl CoreRt {
                 if now.saturating_duration_since(link.last_alive()) > timeout {
                     tracing::warn!(core = %self.core_id(), peer = %link.peer, ?timeout, "nothing from the peer within the connection timeout");
                     self.link_down(&link);
-                    self.shared().membership.report(ControlEvent::Unresponsive(link.peer));
+                    self.shared().membership.report(PeerReport::Unresponsive(link.peer));
                 } else if tick {
                     self.send_ticks(&link);
                 }

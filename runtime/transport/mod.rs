@@ -322,7 +322,7 @@ impl CoreRt {
                 tracing::warn!(core = %self.core_id(), peer = %link.peer, error = %e, "connection closed")
             }
         }
-        self.shared().membership.report(crate::cluster::membership::ControlEvent::Closed(link.peer));
+        self.shared().membership.report(heartbeat::PeerReport::Closed(link.peer));
     }
 
     /// A link went down: drop it, and fail every ask in flight to its node.

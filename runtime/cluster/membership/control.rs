@@ -26,7 +26,8 @@ use rand::SeedableRng;
 use sha2::Sha256;
 
 use super::identity::GossipId;
-use super::{ControlEvent, Member, MemberStatus};
+use super::{ControlReport, Member, MemberStatus};
+use crate::transport::heartbeat::PeerReport;
 use crate::ids::{CoreId, NodeId};
 use crate::node::handle::{NodeHandle, NodeShared};
 use crate::transport::directory::PeerRecord;
@@ -61,7 +62,7 @@ pub(crate) struct Control {
     known: HashMap<NodeId, GossipId>,
     probes: HashMap<NodeId, Instant>,
     key: Hmac<Sha256>,
-    events: mpsc::Receiver<ControlEvent>,
+    events: mpsc::Receiver<ControlReport>,
     next_seed_announce: Instant,
     /// Set once this node leaves: foca then calls it down, which is expected.
     leaving: bool,
@@ -108,7 +109,7 @@ impl Control {
         shared: Arc<NodeShared>,
         socket: UdpSocket,
         ip: std::net::IpAddr,
-        events: mpsc::Receiver<ControlEvent>,
+        events: mpsc::Receiver<ControlReport>,
     ) -> Result<Control, String> {
         let ports = shared.listen_ports();
         let port = socket.local_addr().map_err(|e| e.to_string())?.port();
@@ -373,9 +374,9 @@ impl Control {
         }
     }
 
-    fn on_event(&mut self, event: ControlEvent) {
+    fn on_event(&mut self, event: ControlReport) {
         match event {
-            ControlEvent::Unresponsive(node) => match self.known.get(&node).cloned() {
+            ControlReport::Peer(PeerReport::Unresponsive(node)) => match self.known.get(&node).cloned() {
                 Some(id) if self.shared.membership.status(node) == Some(MemberStatus::Up) => {
                     tracing::warn!(%node, "no heartbeat within the connection timeout; declaring it down");
                     self.member_gone(&id, MemberStatus::Down);
@@ -383,7 +384,7 @@ impl Control {
                 Some(_) => {}
                 None => self.node_gone(node),
             },
-            ControlEvent::Closed(node) => {
+            ControlReport::Peer(PeerReport::Closed(node)) => {
                 let Some(id) = self.known.get(&node) else { return };
                 if self.shared.membership.status(node) == Some(MemberStatus::Up)
                     && !self.probes.contains_key(&node)
@@ -393,7 +394,7 @@ impl Control {
                     self.send(to, KIND_PROBE, &self.me.node.to_le_bytes());
                 }
             }
-            ControlEvent::Joined(addr) => self.announce_to(addr),
+            ControlReport::Joined(addr) => self.announce_to(addr),
         }
     }
 

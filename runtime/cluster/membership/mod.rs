@@ -6,7 +6,7 @@
 //! `NodeHandle` methods that read it (`cluster_state`, `wait_for`,
 //! `subscribe`). The SWIM protocol itself runs on the control thread
 //! (`control.rs`, with foca); worker cores report what their connections see
-//! (`ControlEvent`).
+//! (transport's `PeerReport`, inside a [`ControlReport`]).
 //!
 //! **Incarnations.** A node's id is drawn at random when it starts. A node that
 //! is restarted, even at the same address, is a new member with a new id: refs
@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use crate::ids::NodeId;
 use crate::node::handle::NodeHandle;
+use crate::transport::heartbeat::PeerReport;
 
 /// Where a member stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,15 +125,19 @@ impl Subscription {
     }
 }
 
-/// What a worker core tells the control thread about a peer.
+/// What the control thread hears from the rest of the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ControlEvent {
-    /// Nothing arrived from the node within the connection timeout.
-    Unresponsive(NodeId),
-    /// A connection to the node closed without the node leaving.
-    Closed(NodeId),
+pub(crate) enum ControlReport {
+    /// A worker core's verdict on a peer (transport's report type).
+    Peer(PeerReport),
     /// `NodeHandle::connect` reached a node at this address: join its cluster.
     Joined(SocketAddr),
+}
+
+impl From<PeerReport> for ControlReport {
+    fn from(r: PeerReport) -> Self {
+        ControlReport::Peer(r)
+    }
 }
 
 /// The membership state shared by a node's threads.
@@ -140,7 +145,7 @@ pub(crate) struct MembershipShared {
     state: Mutex<ClusterState>,
     changed: Condvar,
     subscribers: Mutex<Vec<mpsc::Sender<MemberEvent>>>,
-    to_control: Mutex<Option<mpsc::Sender<ControlEvent>>>,
+    to_control: Mutex<Option<mpsc::Sender<ControlReport>>>,
 }
 
 impl MembershipShared {
@@ -193,14 +198,14 @@ impl MembershipShared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).member(node).map(|m| m.status)
     }
 
-    pub(crate) fn set_control(&self, tx: Option<mpsc::Sender<ControlEvent>>) {
+    pub(crate) fn set_control(&self, tx: Option<mpsc::Sender<ControlReport>>) {
         *self.to_control.lock().unwrap_or_else(PoisonError::into_inner) = tx;
     }
 
     /// Tells the control thread what a core saw (dropped once it has stopped).
-    pub(crate) fn report(&self, event: ControlEvent) {
+    pub(crate) fn report(&self, report: impl Into<ControlReport>) {
         if let Some(tx) = self.to_control.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            let _ = tx.send(event);
+            let _ = tx.send(report.into());
         }
     }
 
