@@ -27,10 +27,10 @@ use sha2::Sha256;
 
 use super::identity::GossipId;
 use super::{ControlReport, Member, MemberStatus};
-use crate::transport::heartbeat::PeerReport;
 use crate::ids::{CoreId, NodeId};
-use crate::node::handle::{NodeHandle, NodeShared};
+use crate::node::handle::{CoreCommand, NodeHandle, NodeShared};
 use crate::transport::directory::PeerRecord;
+use crate::transport::heartbeat::PeerReport;
 
 const TAG_BYTES: usize = 16;
 const KIND_FOCA: u8 = 0;
@@ -340,9 +340,7 @@ impl Control {
         // send, and a simultaneous dial keeps one connection.
         if self.shared.id < node {
             for core in 0..self.handle.cores() {
-                drop(self.handle.run_on(CoreId(core as u16), move || {
-                    crate::core::with_current(|c| c.link_to(node));
-                }));
+                self.handle.core_command(CoreId(core as u16), CoreCommand::Dial(node));
             }
         }
     }
@@ -368,9 +366,7 @@ impl Control {
     fn node_gone(&self, node: NodeId) {
         self.shared.directory.mark_gone(node);
         for core in 0..self.handle.cores() {
-            drop(self.handle.run_on(CoreId(core as u16), move || {
-                crate::core::with_current(|c| c.node_gone(node));
-            }));
+            self.handle.core_command(CoreId(core as u16), CoreCommand::NodeGone(node));
         }
     }
 

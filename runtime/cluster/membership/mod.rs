@@ -146,6 +146,9 @@ pub(crate) struct MembershipShared {
     changed: Condvar,
     subscribers: Mutex<Vec<mpsc::Sender<MemberEvent>>>,
     to_control: Mutex<Option<mpsc::Sender<ControlReport>>>,
+    /// How many membership commands were queued past a full core inbox
+    /// (`NodeHandle::core_command`), for its rate-limited log.
+    commands_past_bound: Mutex<u64>,
 }
 
 impl MembershipShared {
@@ -155,6 +158,7 @@ impl MembershipShared {
             changed: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
             to_control: Mutex::new(None),
+            commands_past_bound: Mutex::new(0),
         }
     }
 
@@ -207,6 +211,14 @@ impl MembershipShared {
         if let Some(tx) = self.to_control.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
             let _ = tx.send(report.into());
         }
+    }
+
+    /// Counts one membership command queued past a full core inbox; returns
+    /// the count so far.
+    pub(crate) fn note_command_past_bound(&self) -> u64 {
+        let mut n = self.commands_past_bound.lock().unwrap_or_else(PoisonError::into_inner);
+        *n += 1;
+        *n
     }
 
     fn wait_for(
