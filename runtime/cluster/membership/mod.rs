@@ -4,9 +4,17 @@
 //! events ([`MemberEvent`], delivered through [`Subscription`]), the state the
 //! control thread and every other thread share ([`MembershipShared`]), and the
 //! `NodeHandle` methods that read it (`cluster_state`, `wait_for`,
-//! `subscribe`). The SWIM protocol itself runs on the control thread
-//! (`control.rs`, with foca); worker cores report what their connections see
-//! (transport's `PeerReport`, inside a [`ControlReport`]).
+//! `subscribe`), and the rule every view follows ([`step`]).
+//!
+//! The parts: `machine.rs`, the membership glue as a sans-IO state machine
+//! (foca, probes, the leave exchange, announcing to seeds; takes `now`, input
+//! and an effects sink; unit-tested in `machine_tests.rs`), `envelope.rs`
+//! (the HMAC-tagged packet), `identity.rs` (foca's identity type), and
+//! `control.rs`, the control thread that drives the machine: the UDP socket,
+//! the clock, the timer heap, and the effects carried out (typed
+//! `CoreCommand`s to the worker cores, never code). Worker cores report what
+//! their connections see (transport's `PeerReport`, inside a
+//! [`ControlReport`]).
 //!
 //! **Incarnations.** A node's id is drawn at random when it starts. A node that
 //! is restarted, even at the same address, is a new member with a new id: refs
@@ -22,7 +30,9 @@
 //! (events are emitted under the state lock).
 
 pub(crate) mod control;
+pub(crate) mod envelope;
 pub(crate) mod identity;
+pub(crate) mod machine;
 
 use std::net::SocketAddr;
 use std::sync::{mpsc, Condvar, Mutex, PoisonError};
@@ -140,6 +150,31 @@ impl From<PeerReport> for ControlReport {
     }
 }
 
+/// What seeing a member with a new status does to the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The view keeps what it had.
+    Ignore,
+    /// The view takes the new entry; subscribers hear nothing.
+    Quiet,
+    /// The view takes the new entry, and subscribers hear of it.
+    Event,
+}
+
+/// The rule for a member seen `after` that was `before`: Up after anything
+/// else is MemberUp; Left or Down after Up is MemberLeft or MemberDown; a
+/// member that left and is then seen down stays Left. Both the shared view and
+/// the membership machine follow it.
+pub(crate) fn step(before: Option<MemberStatus>, after: MemberStatus) -> Step {
+    match (before, after) {
+        (Some(MemberStatus::Up), MemberStatus::Up) => Step::Quiet,
+        (_, MemberStatus::Up) => Step::Event,
+        (Some(MemberStatus::Up), MemberStatus::Left | MemberStatus::Down) => Step::Event,
+        (Some(MemberStatus::Left), MemberStatus::Down) => Step::Ignore,
+        _ => Step::Quiet,
+    }
+}
+
 /// The membership state shared by a node's threads.
 pub(crate) struct MembershipShared {
     state: Mutex<ClusterState>,
@@ -166,22 +201,19 @@ impl MembershipShared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Sets `member`'s status and tells subscribers about a change: Up after
-    /// anything else is MemberUp; Left or Down after Up is MemberLeft or
-    /// MemberDown; a member that left and is then seen down stays Left. This
-    /// node's own entry changes no event.
+    /// Sets `member`'s status and tells subscribers about a change, by the
+    /// rule of [`step`]; this node's own entry changes no event.
     /// Returns the event, if there was one.
     pub(crate) fn update(&self, member: Member) -> Option<MemberEvent> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let before = state.member(member.node).map(|m| m.status);
-        let event = match (before, member.status) {
-            _ if member.node == state.this_node => None,
-            (Some(MemberStatus::Up), MemberStatus::Up) => None,
-            (_, MemberStatus::Up) => Some(MemberEvent::MemberUp(member.clone())),
-            (Some(MemberStatus::Up), MemberStatus::Left) => Some(MemberEvent::MemberLeft(member.clone())),
-            (Some(MemberStatus::Up), MemberStatus::Down) => Some(MemberEvent::MemberDown(member.clone())),
-            (Some(MemberStatus::Left), MemberStatus::Down) => return None,
-            _ => None,
+        let step = if member.node == state.this_node { Step::Quiet } else { step(before, member.status) };
+        let event = match (step, member.status) {
+            (Step::Ignore, _) => return None,
+            (Step::Quiet, _) => None,
+            (Step::Event, MemberStatus::Up) => Some(MemberEvent::MemberUp(member.clone())),
+            (Step::Event, MemberStatus::Left) => Some(MemberEvent::MemberLeft(member.clone())),
+            (Step::Event, MemberStatus::Down) => Some(MemberEvent::MemberDown(member.clone())),
         };
         match state.members.iter_mut().find(|m| m.node == member.node) {
             Some(m) => *m = member,
@@ -196,10 +228,6 @@ impl MembershipShared {
         drop(state);
         self.changed.notify_all();
         event
-    }
-
-    pub(crate) fn status(&self, node: NodeId) -> Option<MemberStatus> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).member(node).map(|m| m.status)
     }
 
     pub(crate) fn set_control(&self, tx: Option<mpsc::Sender<ControlReport>>) {
