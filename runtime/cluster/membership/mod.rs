@@ -2,9 +2,9 @@
 //!
 //! Owns: the public view ([`ClusterState`], [`Member`], [`MemberStatus`]), the
 //! events ([`MemberEvent`], delivered through [`Subscription`]), the state the
-//! control thread and every other thread share ([`MembershipShared`]), and the
+//! control thread and every other thread share (`MembershipShared`), and the
 //! `NodeHandle` methods that read it (`cluster_state`, `wait_for`,
-//! `subscribe`), and the rule every view follows ([`step`]).
+//! `subscribe`), and the rule every view follows (`step`).
 //!
 //! The parts: `machine.rs`, the membership glue as a sans-IO state machine
 //! (foca, probes, the leave exchange, announcing to seeds; takes `now`, input
@@ -14,7 +14,7 @@
 //! the clock, the timer heap, and the effects carried out (typed
 //! `CoreCommand`s to the worker cores, never code). Worker cores report what
 //! their connections see (transport's `PeerReport`, inside a
-//! [`ControlReport`]).
+//! `ControlReport`).
 //!
 //! **Incarnations.** A node's id is drawn at random when it starts. A node that
 //! is restarted, even at the same address, is a new member with a new id: refs
