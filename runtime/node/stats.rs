@@ -64,6 +64,10 @@ counters! {
     duplicate_connections,
     /// Heartbeat ticks not sent because the link to the peer was full.
     heartbeats_skipped,
+    /// Reports to the control thread (a peer unresponsive or closed, a
+    /// `connect` done) dropped because its queue was full
+    /// (`CONTROL_REPORTS_MAX`).
+    control_reports_dropped,
     /// Actors spawned.
     actors_spawned,
     /// Actors stopped.

@@ -33,9 +33,13 @@ pub(crate) mod control;
 pub(crate) mod envelope;
 pub(crate) mod identity;
 pub(crate) mod machine;
+mod subscription;
+
+use subscription::EventQueue;
+pub use subscription::{Subscription, SUBSCRIBER_EVENTS_MAX};
 
 use std::net::SocketAddr;
-use std::sync::{mpsc, Condvar, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use crate::ids::NodeId;
@@ -103,6 +107,13 @@ pub enum MemberEvent {
     MemberLeft(Member),
     /// A member was declared down.
     MemberDown(Member),
+    /// This subscriber fell [`SUBSCRIBER_EVENTS_MAX`] events behind: `missed`
+    /// events that would have come here were dropped. Read
+    /// `NodeHandle::cluster_state` to catch up.
+    Lagged {
+        /// How many events were dropped.
+        missed: u64,
+    },
 }
 
 /// `wait_for` gave up: the predicate did not hold within the timeout.
@@ -113,26 +124,6 @@ pub struct WaitTimeout {
     pub waited: Duration,
     /// The last view it saw.
     pub last: ClusterState,
-}
-
-/// Membership events, in the order this node saw them: the members up at
-/// [`NodeHandle::subscribe`], then every change. Dropping it unsubscribes.
-#[derive(Debug)]
-pub struct Subscription {
-    rx: mpsc::Receiver<MemberEvent>,
-}
-
-impl Subscription {
-    /// The next event, waiting at most `timeout`; `None` if none came (or the
-    /// node stopped).
-    pub fn next_timeout(&self, timeout: Duration) -> Option<MemberEvent> {
-        self.rx.recv_timeout(timeout).ok()
-    }
-
-    /// The next event if one is waiting.
-    pub fn try_next(&self) -> Option<MemberEvent> {
-        self.rx.try_recv().ok()
-    }
 }
 
 /// What the control thread hears from the rest of the node.
@@ -175,12 +166,27 @@ pub(crate) fn step(before: Option<MemberStatus>, after: MemberStatus) -> Step {
     }
 }
 
+/// How many reports from the worker cores wait for the control thread at
+/// most. A core never waits for room: a report that finds the queue full is
+/// dropped, counted in the core's `control_reports_dropped` and logged (the
+/// 1st, 2nd, 4th, 8th… drop). The control thread drains the queue every 10 ms
+/// at most, so only a stuck control thread fills it.
+pub(crate) const CONTROL_REPORTS_MAX: usize = 1024;
+
+/// The way to the control thread.
+struct ToControl {
+    tx: Option<mpsc::SyncSender<ControlReport>>,
+    /// Reports dropped because the queue was full, for the rate-limited log.
+    dropped: u64,
+}
+
 /// The membership state shared by a node's threads.
 pub(crate) struct MembershipShared {
     state: Mutex<ClusterState>,
     changed: Condvar,
-    subscribers: Mutex<Vec<mpsc::Sender<MemberEvent>>>,
-    to_control: Mutex<Option<mpsc::Sender<ControlReport>>>,
+    /// Every subscription's queue; a dropped `Subscription` leaves a dead one.
+    subscribers: Mutex<Vec<Weak<EventQueue>>>,
+    to_control: Mutex<ToControl>,
     /// How many membership commands were queued past a full core inbox
     /// (`NodeHandle::core_command`), for its rate-limited log.
     commands_past_bound: Mutex<u64>,
@@ -192,7 +198,7 @@ impl MembershipShared {
             state: Mutex::new(ClusterState { this_node, members: Vec::new() }),
             changed: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
-            to_control: Mutex::new(None),
+            to_control: Mutex::new(ToControl { tx: None, dropped: 0 }),
             commands_past_bound: Mutex::new(0),
         }
     }
@@ -220,24 +226,48 @@ impl MembershipShared {
             None => state.members.push(member),
         }
         if let Some(e) = &event {
-            self.subscribers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .retain(|tx| tx.send(e.clone()).is_ok());
+            // Never waits: a full queue drops the event and counts it.
+            self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).retain(|q| match q.upgrade() {
+                Some(q) => {
+                    q.push(e.clone());
+                    true
+                }
+                None => false,
+            });
         }
         drop(state);
         self.changed.notify_all();
         event
     }
 
-    pub(crate) fn set_control(&self, tx: Option<mpsc::Sender<ControlReport>>) {
-        *self.to_control.lock().unwrap_or_else(PoisonError::into_inner) = tx;
+    pub(crate) fn set_control(&self, tx: Option<mpsc::SyncSender<ControlReport>>) {
+        self.to_control.lock().unwrap_or_else(PoisonError::into_inner).tx = tx;
     }
 
-    /// Tells the control thread what a core saw (dropped once it has stopped).
-    pub(crate) fn report(&self, report: impl Into<ControlReport>) {
-        if let Some(tx) = self.to_control.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            let _ = tx.send(report.into());
+    /// Tells the control thread what a core saw, never waiting (see
+    /// [`CONTROL_REPORTS_MAX`]). Returns whether the report was queued: not
+    /// when the queue is full, nor once the control thread has stopped.
+    pub(crate) fn report(&self, report: impl Into<ControlReport>) -> bool {
+        let report = report.into();
+        let mut to = self.to_control.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = &to.tx else { return false };
+        match tx.try_send(report) {
+            Ok(()) => true,
+            Err(mpsc::TrySendError::Disconnected(_)) => false,
+            Err(mpsc::TrySendError::Full(_)) => {
+                to.dropped += 1;
+                let dropped = to.dropped;
+                drop(to);
+                crate::core::with_current(|c| c.stats().control_reports_dropped.add(1));
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped,
+                        ?report,
+                        "the control thread's report queue is full; report dropped"
+                    );
+                }
+                false
+            }
         }
     }
 
@@ -270,16 +300,27 @@ impl MembershipShared {
     }
 
     fn subscribe(&self) -> Subscription {
-        let (tx, rx) = mpsc::channel();
+        let queue = EventQueue::new(SUBSCRIBER_EVENTS_MAX);
         // Under the state lock, so no event falls between the replay and the
         // live ones.
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for m in state.members.iter().filter(|m| m.status == MemberStatus::Up && m.node != state.this_node) {
-            let _ = tx.send(MemberEvent::MemberUp(m.clone()));
+            queue.push(MemberEvent::MemberUp(m.clone()));
         }
-        self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+        self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::downgrade(&queue));
         drop(state);
-        Subscription { rx }
+        Subscription::new(queue)
+    }
+}
+
+impl Drop for MembershipShared {
+    /// The node is gone: subscribers read what is queued, then `None` at once.
+    fn drop(&mut self) {
+        for q in self.subscribers.get_mut().unwrap_or_else(PoisonError::into_inner).drain(..) {
+            if let Some(q) = q.upgrade() {
+                q.close();
+            }
+        }
     }
 }
 
@@ -317,8 +358,14 @@ impl NodeHandle {
 
     /// Membership events: first a MemberUp for every other member that is up
     /// now (so no member is missed between reading the state and subscribing),
-    /// then every MemberUp, MemberLeft and MemberDown as it happens.
+    /// then every MemberUp, MemberLeft and MemberDown as it happens. At most
+    /// [`SUBSCRIBER_EVENTS_MAX`] wait unread; past that, events are dropped and
+    /// the subscriber reads one [`MemberEvent::Lagged`] in their place.
     pub fn subscribe(&self) -> Subscription {
         self.shared().membership.subscribe()
     }
 }
+
+#[cfg(test)]
+#[path = "shared_tests.rs"]
+mod tests;
