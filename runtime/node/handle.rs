@@ -41,7 +41,8 @@ pub(crate) type CoreTask = Box<dyn FnOnce(&Rc<CoreRt>) + Send>;
 pub(crate) enum Command {
     /// An encoded Tell or Ask frame for an actor on the core.
     Frame { to_node: NodeId, bytes: AlignedVec<16>, reply: Option<ForeignReply> },
-    /// User code to run on the core ([`NodeHandle::run_on`] only).
+    /// Code to run on the core: [`NodeHandle::run_on`] only (user code, and
+    /// the test hooks built on it); the runtime's own glue uses typed commands.
     Run(CoreTask),
     /// Membership's work for the core.
     Core(CoreCommand),

@@ -10,9 +10,8 @@
 //! A peer whose link stayed silent past the connection timeout is
 //! unresponsive: the link goes down at once, failing this core's asks to it,
 //! and the control thread hears of it ([`PeerReport`]) and declares the node
-//! down. Also
-//! [`CoreRt::node_gone`], run on every core when the cluster declares a node
-//! down or left, and [`CoreRt::heard_from`], the tick's effect.
+//! down. Also [`CoreRt::node_gone`], run on every core when the cluster
+//! declares a node down or left, and [`CoreRt::heard_from`], the tick's effect.
 //!
 //! Must never: block the core, tick a link that is not up (a dial has its own
 //! timeout), or wait for room to send a tick (a full link skips it: the peer
