@@ -39,6 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     MemberEvent::MemberUp(m) => ("up  ", m),
                     MemberEvent::MemberLeft(m) => ("left", m),
                     MemberEvent::MemberDown(m) => ("down", m),
+                    MemberEvent::Lagged { missed } => {
+                        println!("fell behind: {missed} events missed; {:?}", handle.cluster_state());
+                        continue;
+                    }
                 };
                 println!(
                     "{:>8.3}s  {what} {} at {} ({} cores)",

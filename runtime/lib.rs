@@ -77,6 +77,23 @@
 //!   threads handed to it; one more fails at once with
 //!   [`AskError::TooManyInFlight`] and nothing is sent
 //!   (`tests/pending_asks.rs::a_core_with_its_bound_of_asks_in_flight_refuses_the_next_at_once`).
+//! - Membership's queues are bounded and never make a worker core or the
+//!   control thread wait:
+//!   - reports from worker cores to the control thread (a peer unresponsive or
+//!     closed, a `connect` done): at most `CONTROL_REPORTS_MAX` = 1,024 wait; a
+//!     core never waits for room: a report that finds the queue full is
+//!     dropped, counted in the core's `control_reports_dropped` stat and logged
+//!     (the 1st, 2nd, 4th, 8th… drop); SWIM's own suspicion still declares a
+//!     silent node down (`runtime/cluster/membership/shared_tests.rs::a_full_report_queue_*`);
+//!   - events to a subscriber: at most [`membership::SUBSCRIBER_EVENTS_MAX`] =
+//!     1,024 wait; a subscriber that does not read loses the events past the
+//!     bound and then reads one [`MemberEvent::Lagged`]` { missed }` where they
+//!     would have been (`shared_tests.rs::a_subscriber_that_does_not_read_*`,
+//!     `the_lagged_marker_sits_where_the_events_were_lost`);
+//!   - commands from the membership to worker cores (dial a member, drop a gone
+//!     node) are never lost to a full core inbox: they are queued past its bound
+//!     (at most one per membership change and core) and logged with a count
+//!     (`shared_tests.rs::a_membership_command_meeting_a_full_inbox_*`).
 //! - No allocation per message on the same-core and cross-core tell paths once
 //!   warm (`tests/alloc_free.rs`).
 //! - Not promised: order across different senders; delivery of a tell to an
@@ -105,7 +122,13 @@
 //!   with the gossip, and worker cores dial new members and drop gone ones by
 //!   themselves. Gossip packets carry an HMAC tag keyed with the cookie.
 //! - [`NodeHandle::cluster_state`], [`NodeHandle::wait_for`] and
-//!   [`NodeHandle::subscribe`] ([`MemberEvent`]: up, left, down).
+//!   [`NodeHandle::subscribe`] ([`MemberEvent`]: up, left, down; lagged for
+//!   a subscriber that fell behind).
+//! - The membership glue is a sans-IO state machine (`cluster/membership/
+//!   machine.rs`: takes `now`, packets, timers and reports, and answers with
+//!   effects), tested with machines wired together in memory, a fake clock and
+//!   seeded RNGs; the control thread only drives it, and tells worker cores
+//!   what to do with typed commands (dial, node gone), never code.
 //! - A peer that sends nothing for `COREMESH_CONNECTION_TIMEOUT_MS` is declared
 //!   down. Every `COREMESH_HEARTBEAT_MS` each core sends a one-way tick to the
 //!   peer core at the other end of each connection it reads, so a tick never

@@ -83,6 +83,10 @@ counters! {
     /// Watch messages (requests, down reports) dropped because their path
     /// stayed full for 10 s or this core's retry queue was full (logged).
     watch_messages_dropped,
+    /// Reports to the control thread (a peer unresponsive or closed, a
+    /// `connect` done) dropped because its queue was full
+    /// (`CONTROL_REPORTS_MAX`).
+    control_reports_dropped,
     /// Actors spawned.
     actors_spawned,
     /// Actors stopped.

@@ -198,6 +198,7 @@ fn next_event_about(sub: &coremesh::Subscription, node: NodeId, limit: Duration)
         let event = sub.next_timeout(left)?;
         let about = match &event {
             MemberEvent::MemberUp(m) | MemberEvent::MemberLeft(m) | MemberEvent::MemberDown(m) => m.node,
+            MemberEvent::Lagged { missed } => panic!("the test fell {missed} events behind"),
         };
         if about == node {
             return Some(event);

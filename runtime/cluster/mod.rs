@@ -1,7 +1,7 @@
 //! The cluster: who is in it and what follows from membership.
 //!
-//! Owns: membership (SWIM with foca on the control thread, the member view and
-//! its events: `membership`), monitors and links between actors anywhere
+//! Owns: membership (SWIM with foca as a sans-IO state machine, driven by the
+//! control thread; the member view and its events: `membership`), monitors and links between actors anywhere
 //! (`monitor`, with the per-core watch table as a state machine), and the
 //! system actor of every core, which serves remote spawn, name lookup and the
 //! watch requests between cores and nodes (`system`, `system_watch`). Later

@@ -15,7 +15,6 @@ use coremesh_wire::CheckedFrame;
 
 use super::route::Origin;
 use super::CoreRt;
-use crate::cluster::membership::ControlEvent;
 use crate::config::Config;
 use crate::error::AskError;
 use crate::ids::{CoreId, NodeId};
@@ -72,11 +71,8 @@ impl Host for CoreRt {
         self.pending.borrow_mut().fail_node(peer, &AskError::ConnectionLost { node: peer });
     }
     fn report(&self, report: PeerReport) {
-        let event = match report {
-            PeerReport::Unresponsive(node) => ControlEvent::Unresponsive(node),
-            PeerReport::Closed(node) => ControlEvent::Closed(node),
-        };
-        self.shared.membership.report(event);
+        // A full queue is counted and logged there; SWIM still judges the peer.
+        self.shared.membership.report(report);
     }
 }
 

@@ -1,5 +1,7 @@
-//! The core's own task: moves frames in from the rings and the inbox, publishes
-//! outbound rings, parks the core when idle, and runs shutdown.
+//! The core's own task: moves frames in from the rings and the inbox, carries
+//! out the commands of other threads (membership's typed `CoreCommand`s
+//! among them), publishes outbound rings, parks the core when idle, and runs
+//! shutdown.
 //!
 //! Owns: `run_service`, one per core, alive as long as the core. It polls for
 //! `idle_spin_us` after the last work before it parks, so a busy core never pays
@@ -23,7 +25,7 @@ use super::route::Origin;
 use super::CoreRt;
 use crate::clock;
 use crate::error::AskError;
-use crate::node::handle::Command;
+use crate::node::handle::{connect_from, Command, CoreCommand};
 use crate::transport::Delivered;
 
 /// How many bytes one ring may hand in per round before the others get a turn.
@@ -78,6 +80,9 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
                         parked.extend(blocked);
                     }
                     Command::Run(f) => f(&core),
+                    Command::Core(CoreCommand::Dial(node)) => drop(core.link(node)),
+                    Command::Core(CoreCommand::NodeGone(node)) => core.node_gone(node),
+                    Command::Connect { addr, reply } => connect_from(&core, addr, reply),
                     Command::Shutdown => {
                         if shutdown_at.is_none() {
                             shutdown_at = Some(clock::now());

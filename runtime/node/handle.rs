@@ -1,13 +1,16 @@
 //! The node as seen from any thread: [`NodeHandle`].
 //!
 //! Owns: the state a node's threads share ([`NodeShared`]: config, per-core
-//! signal, inbox and counters), the commands other threads send a core, the
+//! signal, inbox and counters), the commands other threads send a core
+//! ([`Command`]; membership's work for the cores is typed, [`CoreCommand`], so
+//! the control thread never sends code), the
 //! process-wide list of running nodes (so an `ActorRef` used off-core finds its
 //! node), and [`Waiting`], the answer to a cross-thread request.
 //!
 //! Must never: touch a core's actors directly; everything goes through the
 //! core's inbox and runs on the core.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -22,7 +25,7 @@ use crate::config::Config;
 use crate::core::frames::encode_into;
 use crate::core::pending::ForeignReply;
 use crate::core::CoreRt;
-use crate::error::{AskError, SpawnError, TellError};
+use crate::error::{AskError, ConnectError, SpawnError, TellError};
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
 use crate::node::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
 use crate::stats::{CoreStats, NodeStats};
@@ -38,10 +41,28 @@ pub(crate) type CoreTask = Box<dyn FnOnce(&Rc<CoreRt>) + Send>;
 pub(crate) enum Command {
     /// An encoded Tell or Ask frame for an actor on the core.
     Frame { to_node: NodeId, bytes: AlignedVec<16>, reply: Option<ForeignReply> },
-    /// Code to run on the core.
+    /// Code to run on the core: [`NodeHandle::run_on`] only (user code, and
+    /// the test hooks built on it); the runtime's own glue uses typed commands.
     Run(CoreTask),
+    /// Membership's work for the core.
+    Core(CoreCommand),
+    /// [`NodeHandle::connect`]: dial `addr` from this core (core 0), then join
+    /// its cluster and have every other core dial the node.
+    Connect { addr: SocketAddr, reply: oneshot::Sender<Result<NodeId, ConnectError>> },
     /// Stop every actor, then the core.
     Shutdown,
+}
+
+/// What the membership asks of a worker core, as data rather than code: the
+/// control thread never sends a closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CoreCommand {
+    /// The node is up and this node dials it (the lower node id dials; see
+    /// `transport`): open this core's link to it (`CoreRt::link`).
+    Dial(NodeId),
+    /// The node left or was declared down: drop this core's link to it, fail
+    /// its asks and tell monitors (`CoreRt::node_gone`).
+    NodeGone(NodeId),
 }
 
 /// What one core shares with other threads.
@@ -95,6 +116,31 @@ pub(crate) fn register_node(shared: &Arc<NodeShared>) {
 pub(crate) fn find_node(id: NodeId) -> Option<Arc<NodeShared>> {
     let nodes = NODES.lock().unwrap_or_else(PoisonError::into_inner);
     nodes.iter().filter_map(Weak::upgrade).find(|n| n.id == id)
+}
+
+/// [`Command::Connect`] on `core` (core 0): dial `addr`; once the handshake is
+/// done, tell the control thread to join the node's cluster and every other
+/// core to dial the node, then answer.
+pub(crate) fn connect_from(
+    core: &Rc<CoreRt>,
+    addr: SocketAddr,
+    reply: oneshot::Sender<Result<NodeId, ConnectError>>,
+) {
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        let result = crate::transport::dial(&core, addr, 0, None)
+            .await
+            .map_err(|e| ConnectError::Failed(e.to_string()));
+        if let Ok(node) = result {
+            let handle = NodeHandle::from_shared(core.shared().clone());
+            handle.shared.membership.report(crate::cluster::membership::ControlReport::Joined(addr));
+            for i in 1..handle.cores() {
+                handle.core_command(CoreId(i as u16), CoreCommand::Dial(node));
+            }
+        }
+        reply.send(result);
+    })
+    .detach();
 }
 
 /// A handle to a running node: `Send + Sync + Clone`, usable from any thread,
@@ -154,6 +200,27 @@ impl NodeHandle {
         c.inbox.push(cmd)?;
         c.signal.notify();
         Ok(())
+    }
+
+    /// Queues membership's `cmd` on worker `core`. It is never lost to a full
+    /// inbox: past the bound it is queued anyway (as shutdown is; there is at
+    /// most one per membership change and core), and that is logged with a
+    /// count. Returns `false` only when the node is stopping or has no such
+    /// core (nothing is queued then).
+    pub(crate) fn core_command(&self, core: CoreId, cmd: CoreCommand) -> bool {
+        if self.shared.stopping.is_set() {
+            return false;
+        }
+        let Some(c) = self.shared.cores.get(usize::from(core.0)) else { return false };
+        if let Err(refused) = c.inbox.push(Command::Core(cmd)) {
+            c.inbox.push_control(refused);
+            let past = self.shared.membership.note_command_past_bound();
+            if past.is_power_of_two() {
+                tracing::warn!(%core, past_bound = past, ?cmd, "core inbox full; membership command queued past its bound");
+            }
+        }
+        c.signal.notify();
+        true
     }
 
     /// Runs `f` on worker `core` and returns its result. Inside `f`,
@@ -292,31 +359,9 @@ impl NodeHandle {
     /// connection to the peer's matching core. Returns the peer's node id once
     /// core 0 is connected; frames the other cores send meanwhile wait in their
     /// links until their connections are up.
-    pub fn connect(&self, addr: std::net::SocketAddr) -> Waiting<NodeId, crate::error::ConnectError> {
-        use crate::error::ConnectError;
-        let (tx, rx) = oneshot::channel();
-        let handle = self.clone();
-        let cmd = Command::Run(Box::new(move |core: &Rc<CoreRt>| {
-            let core = core.clone();
-            glommio::spawn_local(async move {
-                let result = crate::transport::dial(&core, addr, 0, None)
-                    .await
-                    .map_err(|e| ConnectError::Failed(e.to_string()));
-                if let Ok(node) = result {
-                    let joined = crate::cluster::membership::ControlEvent::Joined(addr);
-                    handle.shared.membership.report(joined);
-                    for i in 1..handle.cores() {
-                        // Fire and forget: the answer is not awaited.
-                        drop(handle.run_on(CoreId(i as u16), move || {
-                            crate::core::with_current(|c| c.link(node));
-                        }));
-                    }
-                }
-                tx.send(result);
-            })
-            .detach();
-        }));
-        match self.command(CoreId(0), cmd) {
+    pub fn connect(&self, addr: SocketAddr) -> Waiting<NodeId, ConnectError> {
+        let (reply, rx) = oneshot::channel();
+        match self.command(CoreId(0), Command::Connect { addr, reply }) {
             Ok(()) => Waiting::new(rx, ConnectError::NodeStopped),
             Err(_) => Waiting::failed(ConnectError::NodeStopped),
         }

@@ -219,10 +219,10 @@ impl Node {
             reason: e.to_string(),
         })?;
         let ip = control::advertised_ip(config.listen(), config.seeds());
-        let (events_tx, events_rx) = mpsc::channel();
-        let control = control::Control::new(shared.clone(), socket, ip, events_rx)
+        let (reports_tx, reports_rx) = mpsc::sync_channel(crate::cluster::membership::CONTROL_REPORTS_MAX);
+        let control = control::Control::new(shared.clone(), socket, ip, reports_rx)
             .map_err(|reason| NodeError::Control { cpu, reason })?;
-        shared.membership.set_control(Some(events_tx));
+        shared.membership.set_control(Some(reports_tx));
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let h = std::thread::Builder::new()

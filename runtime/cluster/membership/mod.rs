@@ -2,11 +2,19 @@
 //!
 //! Owns: the public view ([`ClusterState`], [`Member`], [`MemberStatus`]), the
 //! events ([`MemberEvent`], delivered through [`Subscription`]), the state the
-//! control thread and every other thread share ([`MembershipShared`]), and the
+//! control thread and every other thread share (`MembershipShared`), and the
 //! `NodeHandle` methods that read it (`cluster_state`, `wait_for`,
-//! `subscribe`). The SWIM protocol itself runs on the control thread
-//! (`control.rs`, with foca); worker cores report what their connections see
-//! (`ControlEvent`).
+//! `subscribe`), and the rule every view follows (`step`).
+//!
+//! The parts: `machine.rs`, the membership glue as a sans-IO state machine
+//! (foca, probes, the leave exchange, announcing to seeds; takes `now`, input
+//! and an effects sink; unit-tested in `machine_tests.rs`), `envelope.rs`
+//! (the HMAC-tagged packet), `identity.rs` (foca's identity type), and
+//! `control.rs`, the control thread that drives the machine: the UDP socket,
+//! the clock, the timer heap, and the effects carried out (typed
+//! `CoreCommand`s to the worker cores, never code). Worker cores report what
+//! their connections see (transport's `PeerReport`, inside a
+//! `ControlReport`).
 //!
 //! **Incarnations.** A node's id is drawn at random when it starts. A node that
 //! is restarted, even at the same address, is a new member with a new id: refs
@@ -22,14 +30,21 @@
 //! (events are emitted under the state lock).
 
 pub(crate) mod control;
+pub(crate) mod envelope;
 pub(crate) mod identity;
+pub(crate) mod machine;
+mod subscription;
+
+use subscription::EventQueue;
+pub use subscription::{Subscription, SUBSCRIBER_EVENTS_MAX};
 
 use std::net::SocketAddr;
-use std::sync::{mpsc, Condvar, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use crate::ids::NodeId;
 use crate::node::handle::NodeHandle;
+use crate::transport::PeerReport;
 
 /// Where a member stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +107,13 @@ pub enum MemberEvent {
     MemberLeft(Member),
     /// A member was declared down.
     MemberDown(Member),
+    /// This subscriber fell [`SUBSCRIBER_EVENTS_MAX`] events behind: `missed`
+    /// events that would have come here were dropped. Read
+    /// `NodeHandle::cluster_state` to catch up.
+    Lagged {
+        /// How many events were dropped.
+        missed: u64,
+    },
 }
 
 /// `wait_for` gave up: the predicate did not hold within the timeout.
@@ -104,43 +126,70 @@ pub struct WaitTimeout {
     pub last: ClusterState,
 }
 
-/// Membership events, in the order this node saw them: the members up at
-/// [`NodeHandle::subscribe`], then every change. Dropping it unsubscribes.
-#[derive(Debug)]
-pub struct Subscription {
-    rx: mpsc::Receiver<MemberEvent>,
-}
-
-impl Subscription {
-    /// The next event, waiting at most `timeout`; `None` if none came (or the
-    /// node stopped).
-    pub fn next_timeout(&self, timeout: Duration) -> Option<MemberEvent> {
-        self.rx.recv_timeout(timeout).ok()
-    }
-
-    /// The next event if one is waiting.
-    pub fn try_next(&self) -> Option<MemberEvent> {
-        self.rx.try_recv().ok()
-    }
-}
-
-/// What a worker core tells the control thread about a peer.
+/// What the control thread hears from the rest of the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ControlEvent {
-    /// Nothing arrived from the node within the connection timeout.
-    Unresponsive(NodeId),
-    /// A connection to the node closed without the node leaving.
-    Closed(NodeId),
+pub(crate) enum ControlReport {
+    /// A worker core's verdict on a peer (transport's report type).
+    Peer(PeerReport),
     /// `NodeHandle::connect` reached a node at this address: join its cluster.
     Joined(SocketAddr),
+}
+
+impl From<PeerReport> for ControlReport {
+    fn from(r: PeerReport) -> Self {
+        ControlReport::Peer(r)
+    }
+}
+
+/// What seeing a member with a new status does to the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The view keeps what it had.
+    Ignore,
+    /// The view takes the new entry; subscribers hear nothing.
+    Quiet,
+    /// The view takes the new entry, and subscribers hear of it.
+    Event,
+}
+
+/// The rule for a member seen `after` that was `before`: Up after anything
+/// else is MemberUp; Left or Down after Up is MemberLeft or MemberDown; a
+/// member that left and is then seen down stays Left. Both the shared view and
+/// the membership machine follow it.
+pub(crate) fn step(before: Option<MemberStatus>, after: MemberStatus) -> Step {
+    match (before, after) {
+        (Some(MemberStatus::Up), MemberStatus::Up) => Step::Quiet,
+        (_, MemberStatus::Up) => Step::Event,
+        (Some(MemberStatus::Up), MemberStatus::Left | MemberStatus::Down) => Step::Event,
+        (Some(MemberStatus::Left), MemberStatus::Down) => Step::Ignore,
+        _ => Step::Quiet,
+    }
+}
+
+/// How many reports from the worker cores wait for the control thread at
+/// most. A core never waits for room: a report that finds the queue full is
+/// dropped, counted in the core's `control_reports_dropped` and logged (the
+/// 1st, 2nd, 4th, 8th… drop). The control thread drains the queue every 10 ms
+/// at most, so only a stuck control thread fills it.
+pub(crate) const CONTROL_REPORTS_MAX: usize = 1024;
+
+/// The way to the control thread.
+struct ToControl {
+    tx: Option<mpsc::SyncSender<ControlReport>>,
+    /// Reports dropped because the queue was full, for the rate-limited log.
+    dropped: u64,
 }
 
 /// The membership state shared by a node's threads.
 pub(crate) struct MembershipShared {
     state: Mutex<ClusterState>,
     changed: Condvar,
-    subscribers: Mutex<Vec<mpsc::Sender<MemberEvent>>>,
-    to_control: Mutex<Option<mpsc::Sender<ControlEvent>>>,
+    /// Every subscription's queue; a dropped `Subscription` leaves a dead one.
+    subscribers: Mutex<Vec<Weak<EventQueue>>>,
+    to_control: Mutex<ToControl>,
+    /// How many membership commands were queued past a full core inbox
+    /// (`NodeHandle::core_command`), for its rate-limited log.
+    commands_past_bound: Mutex<u64>,
 }
 
 impl MembershipShared {
@@ -149,7 +198,8 @@ impl MembershipShared {
             state: Mutex::new(ClusterState { this_node, members: Vec::new() }),
             changed: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
-            to_control: Mutex::new(None),
+            to_control: Mutex::new(ToControl { tx: None, dropped: 0 }),
+            commands_past_bound: Mutex::new(0),
         }
     }
 
@@ -157,51 +207,76 @@ impl MembershipShared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Sets `member`'s status and tells subscribers about a change: Up after
-    /// anything else is MemberUp; Left or Down after Up is MemberLeft or
-    /// MemberDown; a member that left and is then seen down stays Left. This
-    /// node's own entry changes no event.
+    /// Sets `member`'s status and tells subscribers about a change, by the
+    /// rule of [`step`]; this node's own entry changes no event.
     /// Returns the event, if there was one.
     pub(crate) fn update(&self, member: Member) -> Option<MemberEvent> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let before = state.member(member.node).map(|m| m.status);
-        let event = match (before, member.status) {
-            _ if member.node == state.this_node => None,
-            (Some(MemberStatus::Up), MemberStatus::Up) => None,
-            (_, MemberStatus::Up) => Some(MemberEvent::MemberUp(member.clone())),
-            (Some(MemberStatus::Up), MemberStatus::Left) => Some(MemberEvent::MemberLeft(member.clone())),
-            (Some(MemberStatus::Up), MemberStatus::Down) => Some(MemberEvent::MemberDown(member.clone())),
-            (Some(MemberStatus::Left), MemberStatus::Down) => return None,
-            _ => None,
+        let step = if member.node == state.this_node { Step::Quiet } else { step(before, member.status) };
+        let event = match (step, member.status) {
+            (Step::Ignore, _) => return None,
+            (Step::Quiet, _) => None,
+            (Step::Event, MemberStatus::Up) => Some(MemberEvent::MemberUp(member.clone())),
+            (Step::Event, MemberStatus::Left) => Some(MemberEvent::MemberLeft(member.clone())),
+            (Step::Event, MemberStatus::Down) => Some(MemberEvent::MemberDown(member.clone())),
         };
         match state.members.iter_mut().find(|m| m.node == member.node) {
             Some(m) => *m = member,
             None => state.members.push(member),
         }
         if let Some(e) = &event {
-            self.subscribers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .retain(|tx| tx.send(e.clone()).is_ok());
+            // Never waits: a full queue drops the event and counts it.
+            self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).retain(|q| match q.upgrade() {
+                Some(q) => {
+                    q.push(e.clone());
+                    true
+                }
+                None => false,
+            });
         }
         drop(state);
         self.changed.notify_all();
         event
     }
 
-    pub(crate) fn status(&self, node: NodeId) -> Option<MemberStatus> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).member(node).map(|m| m.status)
+    pub(crate) fn set_control(&self, tx: Option<mpsc::SyncSender<ControlReport>>) {
+        self.to_control.lock().unwrap_or_else(PoisonError::into_inner).tx = tx;
     }
 
-    pub(crate) fn set_control(&self, tx: Option<mpsc::Sender<ControlEvent>>) {
-        *self.to_control.lock().unwrap_or_else(PoisonError::into_inner) = tx;
-    }
-
-    /// Tells the control thread what a core saw (dropped once it has stopped).
-    pub(crate) fn report(&self, event: ControlEvent) {
-        if let Some(tx) = self.to_control.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            let _ = tx.send(event);
+    /// Tells the control thread what a core saw, never waiting (see
+    /// [`CONTROL_REPORTS_MAX`]). Returns whether the report was queued: not
+    /// when the queue is full, nor once the control thread has stopped.
+    pub(crate) fn report(&self, report: impl Into<ControlReport>) -> bool {
+        let report = report.into();
+        let mut to = self.to_control.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = &to.tx else { return false };
+        match tx.try_send(report) {
+            Ok(()) => true,
+            Err(mpsc::TrySendError::Disconnected(_)) => false,
+            Err(mpsc::TrySendError::Full(_)) => {
+                to.dropped += 1;
+                let dropped = to.dropped;
+                drop(to);
+                crate::core::with_current(|c| c.stats().control_reports_dropped.add(1));
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped,
+                        ?report,
+                        "the control thread's report queue is full; report dropped"
+                    );
+                }
+                false
+            }
         }
+    }
+
+    /// Counts one membership command queued past a full core inbox; returns
+    /// the count so far.
+    pub(crate) fn note_command_past_bound(&self) -> u64 {
+        let mut n = self.commands_past_bound.lock().unwrap_or_else(PoisonError::into_inner);
+        *n += 1;
+        *n
     }
 
     fn wait_for(
@@ -225,16 +300,27 @@ impl MembershipShared {
     }
 
     fn subscribe(&self) -> Subscription {
-        let (tx, rx) = mpsc::channel();
+        let queue = EventQueue::new(SUBSCRIBER_EVENTS_MAX);
         // Under the state lock, so no event falls between the replay and the
         // live ones.
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for m in state.members.iter().filter(|m| m.status == MemberStatus::Up && m.node != state.this_node) {
-            let _ = tx.send(MemberEvent::MemberUp(m.clone()));
+            queue.push(MemberEvent::MemberUp(m.clone()));
         }
-        self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+        self.subscribers.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::downgrade(&queue));
         drop(state);
-        Subscription { rx }
+        Subscription::new(queue)
+    }
+}
+
+impl Drop for MembershipShared {
+    /// The node is gone: subscribers read what is queued, then `None` at once.
+    fn drop(&mut self) {
+        for q in self.subscribers.get_mut().unwrap_or_else(PoisonError::into_inner).drain(..) {
+            if let Some(q) = q.upgrade() {
+                q.close();
+            }
+        }
     }
 }
 
@@ -272,8 +358,14 @@ impl NodeHandle {
 
     /// Membership events: first a MemberUp for every other member that is up
     /// now (so no member is missed between reading the state and subscribing),
-    /// then every MemberUp, MemberLeft and MemberDown as it happens.
+    /// then every MemberUp, MemberLeft and MemberDown as it happens. At most
+    /// [`SUBSCRIBER_EVENTS_MAX`] wait unread; past that, events are dropped and
+    /// the subscriber reads one [`MemberEvent::Lagged`] in their place.
     pub fn subscribe(&self) -> Subscription {
         self.shared().membership.subscribe()
     }
 }
+
+#[cfg(test)]
+#[path = "shared_tests.rs"]
+mod tests;
