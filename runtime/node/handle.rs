@@ -299,7 +299,7 @@ impl NodeHandle {
         let cmd = Command::Run(Box::new(move |core: &Rc<CoreRt>| {
             let core = core.clone();
             glommio::spawn_local(async move {
-                let result = crate::transport::dial(&core, addr, 0, None)
+                let result = crate::transport::connect(&core, addr)
                     .await
                     .map_err(|e| ConnectError::Failed(e.to_string()));
                 if let Ok(node) = result {
