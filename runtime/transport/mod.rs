@@ -122,7 +122,7 @@ impl Transport {
 
 /// This core's connection rules, made from the host's settings on first use
 /// (the heartbeat task starts with it, before any tick is due).
-pub(crate) fn rules<H: Host>(host: &H) -> RefMut<'_, Conns> {
+fn rules<H: Host>(host: &H) -> RefMut<'_, Conns> {
     RefMut::map(host.transport().rules.borrow_mut(), |rules| {
         rules.get_or_insert_with(|| {
             let config = host.config();

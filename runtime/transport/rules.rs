@@ -145,13 +145,19 @@ pub(crate) trait Effects {
     fn tick(&mut self, node: NodeId, peer_core: u16);
 }
 
-/// One effect, as a value: what `Vec<Effect>` records.
+/// One effect, as a value: what `Vec<Effect>` records (the driver's sink and
+/// the tests'). Each variant is the [`Effects`] method of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Effect {
+    /// [`Effects::open`].
     Open(NodeId),
+    /// [`Effects::dial`].
     Dial(Dial, SocketAddr),
+    /// [`Effects::link_down`].
     LinkDown(NodeId),
+    /// [`Effects::report`].
     Report(PeerReport),
+    /// [`Effects::tick`]: the node and its core.
     Tick(NodeId, u16),
 }
 
