@@ -92,9 +92,7 @@ impl CoreRt {
     /// it (closing its connections), fail every ask in flight to it, and tell
     /// the monitors.
     pub(crate) fn node_gone(self: &Rc<Self>, node: NodeId) {
-        if let Some(link) = self.transport.get(node) {
-            crate::transport::link_down(&**self, &link);
-        }
+        crate::transport::close(&**self, node);
         self.pending.borrow_mut().fail_node(node, &AskError::ConnectionLost { node });
         self.monitors_node_down(node);
     }
@@ -102,6 +100,6 @@ impl CoreRt {
     /// Closes `link` because its peer reads nothing back (see
     /// `route.rs`, `reply_room`).
     pub(crate) fn close_too_slow(&self, link: &Rc<Link>) {
-        crate::transport::link_down(self, link);
+        crate::transport::close(self, link.peer);
     }
 }

@@ -128,9 +128,8 @@ pub(crate) fn connect_from(
 ) {
     let core = core.clone();
     glommio::spawn_local(async move {
-        let result = crate::transport::dial(&core, addr, 0, None)
-            .await
-            .map_err(|e| ConnectError::Failed(e.to_string()));
+        let result =
+            crate::transport::connect(&core, addr).await.map_err(|e| ConnectError::Failed(e.to_string()));
         if let Ok(node) = result {
             let handle = NodeHandle::from_shared(core.shared().clone());
             handle.shared.membership.report(crate::cluster::membership::ControlReport::Joined(addr));

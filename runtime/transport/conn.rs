@@ -1,14 +1,16 @@
 //! The tasks of one connection: the handshake, the reader, the writer.
 //!
 //! Owns: [`handshake`] (drives coremesh-wire's sans-IO `Handshake` over a
-//! socket, bounded by a deadline), [`run_reader`] (reads into one large
+//! socket, bounded by a deadline; a server asks its [`Judge`], the rules'
+//! duplicate check, before it accepts), [`run_reader`] (reads into one large
 //! 16-aligned buffer, checks every frame with the network decoder, takes
-//! heartbeat ticks itself and hands every other frame to the host's frame
-//! sink, which routes it: an idle target actor's sync handler reads it where
-//! it lies)
-//! and [`run_writer`] (writes everything a link has queued in one call).
+//! heartbeat ticks itself, tells the connection rules whenever the peer was
+//! heard, and hands every other frame to the host's frame sink, which routes
+//! it: an idle target actor's sync handler reads it where it lies) and
+//! [`run_writer`] (writes everything a link has queued in one call).
 //!
-//! Must never: trust a byte from the peer before the decoder checked it, allocate
+//! Must never: decide what a connection is to its link, or when it ends
+//! (`rules.rs` does), trust a byte from the peer before the decoder checked it, allocate
 //! for an incoming length before checking it against the limit, or keep reading
 //! while the target of the frame in hand has no room (the reader waits, and TCP
 //! pushes back on the peer), or hold the core past glommio's time slice while
@@ -27,7 +29,8 @@ use glommio::net::TcpStream;
 use rkyv::util::AlignedVec;
 
 use super::host::{Delivered, Host};
-use super::link::{Link, LinkState};
+use super::link::Link;
+use super::rules::LinkState;
 
 /// The receive buffer's starting size; it grows only to hold one frame larger
 /// than this (at most the frame limit, which the decoder checks first).
@@ -84,11 +87,12 @@ fn addr_of(stream: &TcpStream) -> String {
 }
 
 /// A server's last word on an authenticated peer: `None` accepts it, a reason
-/// replaces the Accept with a Refuse (a duplicate of a connection being dialed).
-pub(crate) type Verdict<'a> = &'a dyn Fn(&PeerInfo) -> Option<RefuseReason>;
+/// replaces the Accept with a Refuse (a duplicate of a connection being dialed;
+/// the rules decide: `rules.rs`, `Conns::on_inbound`).
+pub(crate) type Judge<'a> = &'a dyn Fn(&PeerInfo) -> Option<RefuseReason>;
 
 /// Runs the handshake on `stream`. `first` holds the client's Hello (empty for a
-/// server); a server's `verdict` is asked once it has verified the client's proof.
+/// server); a server's `judge` is asked once it has verified the client's proof.
 /// Returns the peer and any bytes that followed the handshake (frames). A client
 /// refused as a duplicate gets [`ConnError::Duplicate`] naming the peer.
 pub(crate) async fn handshake(
@@ -96,7 +100,7 @@ pub(crate) async fn handshake(
     mut hs: Handshake,
     first: Vec<u8>,
     timeout: Duration,
-    verdict: Option<Verdict<'_>>,
+    judge: Option<Judge<'_>>,
 ) -> Result<(PeerInfo, Vec<u8>), ConnError> {
     let addr = addr_of(stream);
     let io = |source| ConnError::Io { addr: addr.clone(), source };
@@ -126,7 +130,7 @@ pub(crate) async fn handshake(
             let mut step = hs.on_bytes(&buf[..filled], &mut out);
             let refused = match &step {
                 // A server's `out` holds only its Accept now: replace it.
-                Ok((_, Progress::Done(peer))) => verdict.and_then(|v| v(peer)),
+                Ok((_, Progress::Done(peer))) => judge.and_then(|j| j(peer)),
                 _ => None,
             };
             if let Some(reason) = refused {
@@ -213,7 +217,7 @@ pub(crate) async fn run_reader<H: Host>(
                 // until an actor of this core takes its mail or the ring drains.
                 RECEIVING.with(|r| r.set((0, 0)));
                 host.wait_for_room().await;
-                link.touch(crate::clock::now());
+                host.transport().heard(link.peer, crate::clock::now());
                 RECEIVING.with(|r| r.set((buf.as_ptr() as usize, filled)));
                 continue;
             }
@@ -226,7 +230,7 @@ pub(crate) async fn run_reader<H: Host>(
                 // Still working through what the peer sent: its silence since
                 // cannot be judged before the reader gets back to the socket
                 // (a tick it sent waits there, behind this backlog).
-                link.touch(crate::clock::now());
+                host.transport().heard(link.peer, crate::clock::now());
                 glommio::yield_if_needed().await;
                 RECEIVING.with(|r| r.set((buf.as_ptr() as usize, filled)));
             }
@@ -273,7 +277,7 @@ pub(crate) async fn run_reader<H: Host>(
                     .await
                     {
                         Some(r) => {
-                            link.touch(crate::clock::now());
+                            host.transport().heard(link.peer, crate::clock::now());
                             break r;
                         }
                         None => return Ok(()),
@@ -286,8 +290,9 @@ pub(crate) async fn run_reader<H: Host>(
             Ok(0) => return Ok(()),
             Ok(n) => {
                 filled += n;
-                // Busy-polled bytes arrived within the spin, right after `now`.
-                link.touch(link.last_alive().max(now));
+                // Busy-polled bytes arrived within the spin, right after `now`
+                // (the rules keep the later of this and what they last heard).
+                host.transport().heard(link.peer, now);
             }
             Err(source) => return Err(ConnError::Io { addr, source }),
         }
@@ -304,7 +309,7 @@ fn tick<H: Host>(host: &H, link: &Link, frame: &coremesh_wire::CheckedFrame<'_>)
         host.stats().ticks_refused.add(1);
         return;
     }
-    link.touch(crate::clock::now());
+    host.transport().heard(link.peer, crate::clock::now());
     if h.core != host.core_id().0 && host.frame_from_peer(link.peer, *frame) == Delivered::Blocked {
         // A full ring to that core: the tick is skipped, as a full link skips one.
         host.stats().heartbeats_skipped.add(1);

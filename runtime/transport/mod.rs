@@ -1,12 +1,22 @@
 //! Connections to other nodes: one TCP connection per (this core, peer node),
 //! driven by glommio's io_uring sockets on the core that owns it.
 //!
-//! Owns: the per-core [`Transport`] (this core's links, by peer node), the
-//! accept loop of this core's listener, dialing (by address for
-//! `NodeHandle::connect`, by node id when a core first sends to a peer another
-//! core already met), and what happens when a connection ends: its link goes
-//! down and every ask this core has in flight to that node fails at once with
-//! `ConnectionLost`.
+//! Owns: the per-core [`Transport`] (this core's outbound buffers by peer
+//! node, the one map a remote send reads, and the connection rules), and the
+//! driver of those rules: the accept loop of this core's listener, dialing
+//! (by address for `NodeHandle::connect`, by node id when a send finds no
+//! link), running a connection once its handshake is done, and carrying out
+//! what the rules decide ([`rules::Effect`]): a link whose connection ended
+//! goes down, and every ask this core has in flight to that node fails at
+//! once with `ConnectionLost`.
+//!
+//! The rules themselves (which peer core to dial, which connection survives
+//! when two nodes dial each other at once, which connection writes a link,
+//! when a link goes down and what is reported, when ticks go out) are a state
+//! machine without I/O in `rules.rs`, with its own unit tests; this file only
+//! feeds it what sockets did and does what it says. Heartbeats' timer and
+//! tick frames live in `heartbeat.rs`; the handshake, reader and writer tasks
+//! in `conn.rs`.
 //!
 //! Core i talks to peer core (i mod peer cores); every core listens on its own
 //! port, advertised in the handshake, so a connection lands on the core that
@@ -14,18 +24,10 @@
 //! the rings, still marked untrusted.
 //!
 //! Must never: block the core, let bytes from a peer reach the host before the
-//! network decoder checked them, or keep more than a link's bound of frames
-//! queued for a peer.
-//!
-//! When two nodes dial each other at once, the connection dialed by the lower
-//! node id survives: the higher one's dial is refused as a duplicate after its
-//! handshake, before either side sent a frame on it, and the refused side's
-//! queued frames go out on the survivor (`wire/FORMAT.md`, "Simultaneous
-//! connect"). A link has at most one writing connection; any other connection
-//! from the same peer is only read.
-//!
-//! Heartbeats live in `heartbeat.rs`. A link that went down is not redialed by
-//! itself: the next send to a node that is still a member dials again.
+//! network decoder checked them, keep more than a link's bound of frames
+//! queued for a peer, decide a connection rule itself (that is `rules.rs`'s),
+//! or make the send path pay for the rules (a send reads only the map of
+//! outbound buffers: one borrow, one lookup with [`NodeIdHasher`]).
 //!
 //! Transport knows its core only through [`Host`] (`host.rs`): it hands every
 //! checked frame to the host's frame sink, whatever core it is for, and
@@ -37,9 +39,10 @@ pub(crate) mod directory;
 pub(crate) mod heartbeat;
 pub(crate) mod host;
 pub(crate) mod link;
+pub(crate) mod rules;
 pub(crate) mod socket;
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -52,7 +55,8 @@ use crate::ids::NodeId;
 use conn::ConnError;
 use directory::{decode_advert, encode_advert, PeerRecord};
 pub(crate) use host::{Delivered, Host, PeerReport};
-use link::{Link, LinkState};
+use link::Link;
+use rules::{ConnId, Conns, Dial, Effect, LinkState, Role, Timing, Verdict};
 
 /// The most bytes one link queues before sends to that peer report it full.
 pub(crate) const LINK_OUT_BYTES_MAX: usize = 4 << 20;
@@ -87,36 +91,85 @@ type NodeMap<V> = HashMap<NodeId, V, std::hash::BuildHasherDefault<NodeIdHasher>
 /// This core's links to other nodes.
 #[derive(Default)]
 pub(crate) struct Transport {
+    /// The outbound buffer of every link that is not down (connecting or up):
+    /// what a send reads. Kept in step with `rules` by [`carry_out`].
     links: RefCell<NodeMap<Rc<Link>>>,
-    /// Addresses this core is dialing for `NodeHandle::connect` (the peer's
-    /// id is not known before its Hello).
-    dialing_addrs: RefCell<Vec<SocketAddr>>,
+    /// The connection rules of this core; made on first use from the host's
+    /// settings ([`rules`]).
+    rules: RefCell<Option<Conns>>,
 }
 
 impl Transport {
     /// The live link to `node`, if this core has one.
     #[inline]
     pub(crate) fn get(&self, node: NodeId) -> Option<Rc<Link>> {
-        self.links.borrow().get(&node).filter(|l| l.state() != LinkState::Down).cloned()
+        self.links.borrow().get(&node).cloned()
+    }
+
+    /// Something arrived from `node` at `now`: its link here is alive.
+    pub(crate) fn heard(&self, node: NodeId, now: std::time::Instant) {
+        if let Some(rules) = self.rules.borrow_mut().as_mut() {
+            rules.on_heard(now, node);
+        }
     }
 
     /// A tick from `node` reached this core (possibly forwarded by another
     /// core of this node): its link here is alive.
     pub(crate) fn heard_from(&self, node: NodeId) {
-        if let Some(link) = self.get(node) {
-            link.touch(crate::clock::now());
+        self.heard(node, crate::clock::now());
+    }
+}
+
+/// This core's connection rules, made from the host's settings on first use
+/// (the heartbeat task starts with it, before any tick is due).
+fn rules<H: Host>(host: &H) -> RefMut<'_, Conns> {
+    RefMut::map(host.transport().rules.borrow_mut(), |rules| {
+        rules.get_or_insert_with(|| {
+            let config = host.config();
+            let timing = Timing {
+                heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms()),
+                connection_timeout: Duration::from_millis(config.connection_timeout_ms()),
+            };
+            Conns::new(host.node_id(), host.core_id().0, timing, crate::clock::now())
+        })
+    })
+}
+
+/// Carries out what the rules decided, in order (the rules are not borrowed
+/// any more, so nothing here can reenter them).
+fn carry_out<H: Host>(host: &Rc<H>, fx: Vec<Effect>) {
+    for effect in fx {
+        match effect {
+            Effect::Dial(dial, addr) => spawn_dial(host, dial, addr),
+            other => carry_out_here(&**host, other),
         }
     }
+}
 
-    /// The links whose connection is up.
-    pub(crate) fn up_links(&self) -> Vec<Rc<Link>> {
-        self.links.borrow().values().filter(|l| l.state() == LinkState::Up).cloned().collect()
-    }
-
-    fn new_link(&self, node: NodeId) -> Rc<Link> {
-        let l = Rc::new(Link::new(node, LINK_OUT_BYTES_MAX));
-        self.links.borrow_mut().insert(node, l.clone());
-        l
+/// [`carry_out`] for the effects that need no task of their own.
+fn carry_out_here<H: Host>(host: &H, effect: Effect) {
+    let transport = host.transport();
+    match effect {
+        Effect::Open(node) => {
+            let link = Rc::new(Link::new(node, LINK_OUT_BYTES_MAX));
+            transport.links.borrow_mut().insert(node, link);
+        }
+        Effect::LinkDown(node) => {
+            let link = transport.links.borrow_mut().remove(&node);
+            if let Some(link) = link {
+                link.set_down();
+            }
+            host.link_lost(node);
+        }
+        Effect::Report(report) => {
+            if let PeerReport::Unresponsive(peer) = report {
+                let timeout = Duration::from_millis(host.config().connection_timeout_ms());
+                tracing::warn!(core = %host.core_id(), %peer, ?timeout, "nothing from the peer within the connection timeout");
+            }
+            host.report(report);
+        }
+        Effect::Tick(node, peer_core) => heartbeat::send_tick(host, node, peer_core),
+        Effect::Dial(..) => unreachable!("a dial needs its own task: carry_out runs it"),
     }
 }
 
@@ -144,72 +197,99 @@ pub(crate) fn link_to<H: Host>(host: &Rc<H>, node: NodeId) -> Option<Rc<Link>> {
     if let Some(link) = transport.get(node) {
         return Some(link);
     }
-    let record = host.directory().get(node)?;
-    let peer_core = (usize::from(host.core_id().0) % record.cores.len()) as u16;
-    let link = transport.new_link(node);
-    let addr = record.cores[usize::from(peer_core)];
+    let record = host.directory().get(node);
+    let mut fx = Vec::new();
+    let route = rules(&**host).on_send(crate::clock::now(), node, record.as_ref(), &mut fx);
+    carry_out(host, fx);
+    match route {
+        rules::Route::Queue => transport.get(node),
+        rules::Route::Unknown => None,
+    }
+}
+
+/// This node takes its link to `node` down (no report): the cluster declared
+/// the node gone, or its peer reads nothing back.
+pub(crate) fn close<H: Host>(host: &H, node: NodeId) {
+    let mut fx = Vec::new();
+    rules(host).on_close(node, &mut fx);
+    for effect in fx {
+        carry_out_here(host, effect);
+    }
+}
+
+/// Dials a node's core by node id, as the rules asked, in a task of its own
+/// that then runs the connection.
+fn spawn_dial<H: Host>(host: &Rc<H>, dial: Dial, addr: SocketAddr) {
     let host = host.clone();
-    let l = link.clone();
     glommio::spawn_local(async move {
-        let result = dial(&host, addr, peer_core, Some(l.clone())).await;
-        if let Err(e) = result {
-            if !l.has_writer() {
-                tracing::warn!(core = %host.core_id(), peer = %node, %addr, error = %e, "could not connect");
-                link_down(&*host, &l);
+        let Some(node) = dial.node else { return };
+        match dial_handshake(&*host, addr, dial.peer_core).await {
+            Ok((answered, stream, first)) => {
+                if answered != node {
+                    tracing::warn!(core = %host.core_id(), peer = %node, %addr, other = %answered, "another node answered the dial");
+                }
+                let mut fx = Vec::new();
+                let role = rules(&*host).on_dial_done(crate::clock::now(), dial, answered, &mut fx);
+                carry_out(&host, fx);
+                run_connection(host, node, dial.conn, dial.peer_core, role, stream, first).await;
+            }
+            Err(ConnError::Duplicate { .. }) => {
+                tracing::debug!(core = %host.core_id(), peer = %node, "both nodes dialed; using the peer's connection");
+                rules(&*host).on_dial_refused(crate::clock::now(), dial);
+            }
+            Err(e) => {
+                let mut fx = Vec::new();
+                rules(&*host).on_dial_failed(dial, &mut fx);
+                if !fx.is_empty() {
+                    tracing::warn!(core = %host.core_id(), peer = %node, %addr, error = %e, "could not connect");
+                }
+                carry_out(&host, fx);
             }
         }
     })
     .detach();
-    Some(link)
 }
 
-/// Dials `addr` (the peer's core `peer_core`), runs the handshake, then runs
-/// the connection until it ends. `link` is the link waiting for it (dial by
-/// node id); `None` to find or create one (dial by address). Returns the
-/// peer's node id once the handshake is done and the connection runs in its
-/// own task, or, when the peer refused this dial as a duplicate of its own,
-/// once the peer's connection is up here.
-pub(crate) async fn dial<H: Host>(
-    host: &Rc<H>,
-    addr: SocketAddr,
-    peer_core: u16,
-    link: Option<Rc<Link>>,
-) -> Result<NodeId, ConnError> {
-    let transport = host.transport();
-    if let Some(l) = &link {
-        l.set_dialing(Some(peer_core));
-    } else {
-        transport.dialing_addrs.borrow_mut().push(addr);
-    }
-    let result = dial_handshake(&**host, addr, peer_core).await;
-    match &link {
-        Some(l) => l.set_dialing(None),
-        None => transport.dialing_addrs.borrow_mut().retain(|a| *a != addr),
-    }
-    match result {
+/// Dials `addr` (a node's core 0: `NodeHandle::connect`), runs the handshake,
+/// then runs the connection in a task of its own. Returns the peer's node id
+/// once the handshake is done, or, when the peer refused this dial as a
+/// duplicate of its own, once the peer's connection is up here.
+pub(crate) async fn connect<H: Host>(host: &Rc<H>, addr: SocketAddr) -> Result<NodeId, ConnError> {
+    let dial = rules(&**host).on_dial_addr(addr, 0);
+    match dial_handshake(&**host, addr, dial.peer_core).await {
         Ok((node, stream, first)) => {
-            let link = link.or_else(|| transport.get(node)).unwrap_or_else(|| transport.new_link(node));
+            let mut fx = Vec::new();
+            let role = rules(&**host).on_dial_done(crate::clock::now(), dial, node, &mut fx);
+            carry_out(host, fx);
             let host = host.clone();
-            glommio::spawn_local(async move { run_connection(host, link, peer_core, stream, first).await })
-                .detach();
+            glommio::spawn_local(async move {
+                run_connection(host, node, dial.conn, dial.peer_core, role, stream, first).await
+            })
+            .detach();
             Ok(node)
         }
         Err(ConnError::Duplicate { peer, .. }) => {
+            rules(&**host).on_dial_refused(crate::clock::now(), dial);
             let node = NodeId(peer.node_id);
             tracing::debug!(core = %host.core_id(), peer = %node, "both nodes dialed; using the peer's connection");
-            wait_for_writer(transport, node, handshake_timeout(&**host)).await?;
+            wait_until_up(&**host, node, handshake_timeout(&**host)).await?;
             Ok(node)
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            let mut fx = Vec::new();
+            rules(&**host).on_dial_failed(dial, &mut fx);
+            carry_out(host, fx);
+            Err(e)
+        }
     }
 }
 
-/// Waits until this core's link to `node` has a connection writing it (the
-/// peer's dial that won over ours), at most `timeout`.
-async fn wait_for_writer(transport: &Transport, node: NodeId, timeout: Duration) -> Result<(), ConnError> {
+/// Waits until this core's link to `node` is up (the peer's dial that won
+/// over ours), at most `timeout`.
+async fn wait_until_up<H: Host>(host: &H, node: NodeId, timeout: Duration) -> Result<(), ConnError> {
     let deadline = crate::clock::now() + timeout;
     loop {
-        if transport.get(node).is_some_and(|l| l.has_writer()) {
+        if rules(host).state(node) == LinkState::Up {
             return Ok(());
         }
         if crate::clock::now() >= deadline {
@@ -238,31 +318,6 @@ async fn dial_handshake<H: Host>(
     Ok((node, stream, first))
 }
 
-/// Whether an inbound connection from `peer` (authenticated) duplicates a
-/// connection of the same core pair: one that already writes this core's
-/// link to the peer, or a dial this core has in flight to the same peer core
-/// when this node's dial is the one to keep (the lower node id's).
-fn refuse_as_duplicate<H: Host>(
-    host: &H,
-    peer: &coremesh_wire::PeerInfo,
-    seen_from: std::net::IpAddr,
-) -> bool {
-    let transport = host.transport();
-    let link = transport.get(NodeId(peer.node_id));
-    if link.as_ref().is_some_and(|l| l.writer_core() == Some(peer.core)) {
-        return true;
-    }
-    if host.node_id().0 >= peer.node_id {
-        return false;
-    }
-    let by_node = link.is_some_and(|l| !l.has_writer() && l.dialing() == Some(peer.core));
-    by_node
-        || decode_advert(&peer.advert, seen_from).is_ok_and(|record| {
-            let dialing = transport.dialing_addrs.borrow();
-            record.cores.get(usize::from(peer.core)).is_some_and(|a| dialing.contains(a))
-        })
-}
-
 /// Records a peer's listening addresses from its handshake.
 fn learn_peer<H: Host>(
     host: &H,
@@ -276,81 +331,54 @@ fn learn_peer<H: Host>(
     Ok(node)
 }
 
-/// Runs an established connection. If it is the first to claim `link`, a
-/// writer task sends the link's frames on it, and the link goes down when it
-/// ends; otherwise it is only read (the peer writes on it).
+/// Runs an established connection `conn` to `node`'s core `peer_core` in the
+/// role the rules gave it: a writer sends the link's frames on it (and the
+/// link goes down when it ends), a reader is only read, `Close` drops it.
 async fn run_connection<H: Host>(
     host: Rc<H>,
-    link: Rc<Link>,
+    node: NodeId,
+    conn: ConnId,
     peer_core: u16,
+    role: Role,
     stream: TcpStream,
     first: Vec<u8>,
 ) {
+    let link = match (role, host.transport().get(node)) {
+        (Role::Writer | Role::Reader, Some(link)) => link,
+        _ => return,
+    };
     host.stats().connections_opened.add(1);
-    // Read for as long as it runs: this core's heartbeats go to `peer_core`.
-    link.add_reader(peer_core);
-    run_claimed(&host, link.clone(), peer_core, stream, first).await;
-    link.remove_reader(peer_core);
-    host.stats().connections_closed.add(1);
-}
-
-async fn run_claimed<H: Host>(
-    host: &Rc<H>,
-    link: Rc<Link>,
-    peer_core: u16,
-    stream: TcpStream,
-    first: Vec<u8>,
-) {
     let decoder = Decoder::new(host.max_payload_bytes());
-    if !link.claim_writer(peer_core) {
-        let result = conn::run_reader(&**host, link.clone(), stream, first, decoder).await;
-        connection_ended(&**host, &link, result);
-        return;
-    }
-    let (reader, writer) = match socket::split(stream) {
-        Ok(halves) => halves,
-        Err(e) => {
-            tracing::warn!(core = %host.core_id(), peer = %link.peer, error = %e, "could not split socket");
-            link_down(&**host, &link);
-            return;
+    let result = if role == Role::Reader {
+        conn::run_reader(&*host, link, stream, first, decoder).await
+    } else {
+        match socket::split(stream) {
+            Ok((reader, writer)) => {
+                link.set_up();
+                let l = link.clone();
+                glommio::spawn_local(async move {
+                    let _ = conn::run_writer(l, writer).await;
+                })
+                .detach();
+                conn::run_reader(&*host, link, reader, first, decoder).await
+            }
+            Err(e) => {
+                tracing::warn!(core = %host.core_id(), peer = %node, %peer_core, error = %e, "could not split socket");
+                close(&*host, node);
+                Ok(())
+            }
         }
     };
-    link.set_up();
-    let l = link.clone();
-    glommio::spawn_local(async move {
-        let _ = conn::run_writer(l, writer).await;
-    })
-    .detach();
-    let result = conn::run_reader(&**host, link.clone(), reader, first, decoder).await;
-    connection_ended(&**host, &link, result);
-    link_down(&**host, &link);
-}
-
-/// Logs how a connection ended and, unless this node closed it, tells the
-/// cluster (which checks whether the peer still lives).
-fn connection_ended<H: Host>(host: &H, link: &Rc<Link>, result: Result<(), ConnError>) {
-    if link.state() == LinkState::Down || host.stopping() {
-        return;
-    }
-    match result {
-        Ok(()) => tracing::info!(core = %host.core_id(), peer = %link.peer, "peer closed the connection"),
-        Err(e) => {
-            tracing::warn!(core = %host.core_id(), peer = %link.peer, error = %e, "connection closed")
+    let mut fx = Vec::new();
+    let news = rules(&*host).on_connection_ended(node, conn, host.stopping(), &mut fx);
+    if news {
+        match result {
+            Ok(()) => tracing::info!(core = %host.core_id(), peer = %node, "peer closed the connection"),
+            Err(e) => tracing::warn!(core = %host.core_id(), peer = %node, error = %e, "connection closed"),
         }
     }
-    host.report(PeerReport::Closed(link.peer));
-}
-
-/// A link went down: drop it, and let the host fail what it had in flight to
-/// its node.
-pub(crate) fn link_down<H: Host>(host: &H, link: &Rc<Link>) {
-    link.set_down();
-    let mut links = host.transport().links.borrow_mut();
-    if links.get(&link.peer).is_some_and(|l| Rc::ptr_eq(l, link)) {
-        links.remove(&link.peer);
-    }
-    drop(links);
-    host.link_lost(link.peer);
+    carry_out(&host, fx);
+    host.stats().connections_closed.add(1);
 }
 
 /// Accepts connections on this core's listener for as long as the core runs.
@@ -377,11 +405,16 @@ async fn serve_inbound<H: Host>(host: Rc<H>, mut stream: TcpStream) {
         return;
     }
     let hs = Handshake::server(local_info(&*host, host.core_id().0), host.config().cookie(), nonce);
-    let verdict = |peer: &coremesh_wire::PeerInfo| {
-        refuse_as_duplicate(&*host, peer, seen_from).then_some(coremesh_wire::RefuseReason::Duplicate)
+    let judge = |peer: &coremesh_wire::PeerInfo| {
+        let record = decode_advert(&peer.advert, seen_from).ok();
+        let addr = record.and_then(|r| r.cores.get(usize::from(peer.core)).copied());
+        match rules(&*host).on_inbound(NodeId(peer.node_id), peer.core, addr) {
+            Verdict::Accept => None,
+            Verdict::RefuseDuplicate => Some(coremesh_wire::RefuseReason::Duplicate),
+        }
     };
     let timeout = handshake_timeout(&*host);
-    let done = conn::handshake(&mut stream, hs, Vec::new(), timeout, Some(&verdict)).await;
+    let done = conn::handshake(&mut stream, hs, Vec::new(), timeout, Some(&judge)).await;
     let (peer, first) = match done {
         Ok(done) => done,
         Err(ConnError::Duplicate { peer, .. }) => {
@@ -403,9 +436,8 @@ async fn serve_inbound<H: Host>(host: Rc<H>, mut stream: TcpStream) {
             return;
         }
     };
-    // The first connection to claim this core's link to the node writes it
-    // (this one, unless a dial of another core pair did); others are only
-    // read.
-    let link = host.transport().get(node).unwrap_or_else(|| host.transport().new_link(node));
-    run_connection(host, link, peer.core, stream, first).await;
+    let mut fx = Vec::new();
+    let (conn, role) = rules(&*host).on_accepted(crate::clock::now(), node, peer.core, &mut fx);
+    carry_out(&host, fx);
+    run_connection(host, node, conn, peer.core, role, stream, first).await;
 }
