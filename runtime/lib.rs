@@ -226,7 +226,7 @@ pub use node::local;
 
 pub use actor::ctx::Ctx;
 pub use actor::glue::Owned;
-pub use actor::message::{Message, Reply, Wire};
+pub use actor::message::{type_table, Message, MessageType, Reply, SchemaError, Wire};
 pub use actor::send::{Ask, Handles};
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
 pub use cluster::monitor::{
@@ -235,6 +235,7 @@ pub use cluster::monitor::{
 pub use cluster::system::RemoteSpawn;
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use coremesh_wire as wire;
+pub use coremesh_wire::rkyv;
 pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use membership::{ClusterState, Member, MemberEvent, MemberStatus, Subscription, WaitTimeout};
@@ -243,14 +244,18 @@ pub use node::handle::NodeHandle;
 pub use node::Node;
 pub use stats::NodeStats;
 
-/// The hash of this build's wire format that nodes compare in the handshake;
-/// a peer with another value is refused as a different build.
-pub const TYPE_TABLE_HASH: u64 = transport::TYPE_TABLE_HASH;
+/// The fingerprint of the frame format and handshake layout this build speaks
+/// (`wire::FORMAT_HASH`), sent in every Hello; a peer with another value is refused
+/// before its type table is read. It says nothing about message types: those are
+/// compared one by one, see [`type_table`].
+pub const FORMAT_HASH: u64 = coremesh_wire::FORMAT_HASH;
 
 #[doc(hidden)]
 pub mod __private {
     pub use crate::actor::glue::{run_async, run_sync, Delivery};
+    pub use crate::actor::message::MESSAGE_TYPES;
     pub use crate::actor::SyncDispatch;
     pub use crate::cluster::monitor::{simulate_node_down, watchers_of};
     pub use crate::transport::conn::in_receive_buffer;
+    pub use linkme;
 }
