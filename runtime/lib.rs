@@ -234,6 +234,7 @@ pub use cluster::monitor::{
 };
 pub use cluster::system::RemoteSpawn;
 pub use config::{Config, ConfigBuilder, ConfigError};
+pub use coremesh_macros::message_type;
 pub use coremesh_wire as wire;
 pub use coremesh_wire::rkyv;
 pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
