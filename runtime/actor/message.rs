@@ -75,7 +75,7 @@ impl<T> Reply for T where T: Wire<Archived: rkyv::Deserialize<T, HighDeserialize
 ///
 /// Declare one with `#[coremesh::message_type("stable.name")]` (the fingerprint
 /// covers the declaration's shape) or, the weaker form, with
-/// [`message!`](crate::actor::message) (the fingerprint covers the archived size
+/// [`message!`](crate::message!) (the fingerprint covers the archived size
 /// and alignment only); see the crate docs, "Declaring a message".
 ///
 /// ```
@@ -94,7 +94,7 @@ pub trait Message: Wire {
     /// `type_id_of(NAME)`.
     const TYPE_ID: u64;
     /// The schema fingerprint, computed at compile time: `wire::layout_fingerprint`
-    /// (from [`message!`](crate::actor::message)) or `wire::shape_fingerprint` (from
+    /// (from [`message!`](crate::message!)) or `wire::shape_fingerprint` (from
     /// `#[coremesh::message_type]`) of the name and the archived type.
     const FINGERPRINT: u64;
 }
