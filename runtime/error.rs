@@ -191,6 +191,10 @@ pub enum NodeError {
         /// What the OS said.
         reason: String,
     },
+    /// This build's message types contradict each other (one type id, two
+    /// fingerprints) or do not fit a handshake; nothing was started.
+    #[error("this build's message types cannot be advertised: {0}")]
+    Schema(#[from] crate::actor::message::SchemaError),
     /// A mesh ring could not be allocated.
     #[error("could not allocate the mesh: {0}")]
     Mesh(#[from] crate::sync::ring::RingError),

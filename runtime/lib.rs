@@ -103,9 +103,9 @@
 //!   wait too, and so do outside-thread frames to the core.
 //!
 //! ## Nodes, connections, incarnations
-//! - `NodeHandle::connect(addr)` runs the handshake (magic, version, node id,
-//!   cluster name, build hash, HMAC-SHA256 challenge on the cookie, which never
-//!   crosses the wire) from core 0; every other core then dials the peer's core
+//! - `NodeHandle::connect(addr)` runs the handshake (magic, version, frame
+//!   format fingerprint, node id, cluster name, message type table, HMAC-SHA256
+//!   challenge on the cookie, which never crosses the wire) from core 0; every other core then dials the peer's core
 //!   (i mod n), whose port the handshake advertised. A core that must reply or
 //!   send to a node it has no connection to dials one.
 //! - A closed connection fails every ask this core has in flight to that node
@@ -203,12 +203,54 @@
 //! coremesh::handlers!(Supervisor: ActorDown);
 //! ```
 //!
+//! ## Declaring a message
+//! A message type has a stable name (its type id is FNV-1a 64 of the name) and a
+//! schema fingerprint, a `const` computed at compile time
+//! ([`Message::FINGERPRINT`]). Declare it one of two ways:
+//! - `#[coremesh::message_type("counter.Add")]` on a struct or enum (the
+//!   attribute derives rkyv's `Archive`, `Serialize`, `Deserialize` through
+//!   `coremesh::rkyv`, so a `Cargo.toml` needs only coremesh). Its fingerprint
+//!   covers the name, the archived type's size and alignment, and the
+//!   declaration's shape: field names, field types as written, their order,
+//!   enum variants and discriminants, `#[rkyv]`/`#[repr]` attributes.
+//! - `coremesh::message!(Add = "counter.Add")` on a type that derives the rkyv
+//!   traits itself: the weaker form, whose fingerprint covers the name and the
+//!   archived size and alignment only (`u32` → `i32`, or a renamed field, passes).
+//!
+//! Either way the type is registered at link time in this build's type table
+//! ([`type_table`]); [`Node::start`] fails ([`NodeError::Schema`]) if two
+//! declarations give one type id different fingerprints. Every Hello carries the
+//! table, and a peer that declares a type this node also declares with another
+//! fingerprint is refused (`RefuseReason::TypeTable`; the refusing side's log and
+//! `ConnectError` name the type by its stable name). Types only one side declares
+//! are fine. **Not guaranteed**: a named type inside a field is covered by its
+//! name token and the outer archive's size and alignment only, not by its own
+//! fields (give the outer message a new stable name when a nested type changes); the two
+//! declaration forms of one type never agree; and spelling a type differently
+//! (`u32` vs `core::primitive::u32`, an alias) refuses a compatible peer. The
+//! byte formulas are in `wire/FORMAT.md`, "Message schema fingerprint".
+//!
+//! ```
+//! #[coremesh::message_type("counter.Add")]
+//! struct Add { n: u64 }
+//!
+//! use coremesh::Message;
+//! assert_eq!(Add::TYPE_ID, coremesh::wire::type_id_of("counter.Add"));
+//! let shape = "struct{n:u64,}";
+//! assert_eq!(Add::FINGERPRINT, coremesh::wire::shape_fingerprint("counter.Add", 8, 8, shape));
+//! assert!(coremesh::type_table().unwrap().get(Add::TYPE_ID).is_some());
+//! ```
+//!
 //! ## Where the code differs from `DESIGN.md`
 //! - Ask frames carry a 32-byte extension (deadline, asking node, asking core)
 //!   after the 32-byte header, so the deadline and the way back travel with the
 //!   request, also when it is forwarded between cores.
 //! - Actors list their messages with [`handlers!`]; the dispatch table is a
 //!   static chain of type-id comparisons, not a registry lookup.
+//! - The handshake carries the type table itself, not a hash of it: nodes of
+//!   one cluster legitimately declare different message sets, so only a type
+//!   both declare with different fingerprints refuses a peer; the frame format
+//!   is one fingerprint of its own ([`FORMAT_HASH`]).
 //! - Connection heartbeats run on the worker cores, not the control core:
 //!   each core ticks its peers over its own connections and judges their
 //!   silence, since only the core that owns a connection sees what arrives on
@@ -264,7 +306,7 @@ pub use node::local;
 
 pub use actor::ctx::Ctx;
 pub use actor::glue::Owned;
-pub use actor::message::{Message, Reply, Wire};
+pub use actor::message::{type_table, Message, MessageType, Reply, SchemaError, Wire};
 pub use actor::send::{Ask, Handles};
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
 pub use cluster::monitor::{
@@ -272,7 +314,9 @@ pub use cluster::monitor::{
 };
 pub use cluster::system::RemoteSpawn;
 pub use config::{Config, ConfigBuilder, ConfigError};
+pub use coremesh_macros::message_type;
 pub use coremesh_wire as wire;
+pub use coremesh_wire::rkyv;
 pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use membership::{ClusterState, Member, MemberEvent, MemberStatus, Subscription, WaitTimeout};
@@ -281,17 +325,21 @@ pub use node::handle::NodeHandle;
 pub use node::Node;
 pub use stats::NodeStats;
 
-/// The hash of this build's wire format that nodes compare in the handshake;
-/// a peer with another value is refused as a different build.
-pub const TYPE_TABLE_HASH: u64 = transport::TYPE_TABLE_HASH;
+/// The fingerprint of the frame format and handshake layout this build speaks
+/// (`wire::FORMAT_HASH`), sent in every Hello; a peer with another value is refused
+/// before its type table is read. It says nothing about message types: those are
+/// compared one by one, see [`type_table`].
+pub const FORMAT_HASH: u64 = coremesh_wire::FORMAT_HASH;
 
 #[doc(hidden)]
 pub mod __private {
     pub use crate::actor::glue::{run_async, run_sync, Delivery};
+    pub use crate::actor::message::MESSAGE_TYPES;
     pub use crate::actor::SyncDispatch;
     pub use crate::cluster::monitor::{simulate_node_down, watchers_of};
     pub use crate::core::pending::timer::pending_asks;
     pub use crate::transport::conn::in_receive_buffer;
     /// How many watch messages one core keeps for a retry.
     pub const WATCH_RETRY_MAX: usize = crate::cluster::monitor::WATCH_RETRY_MAX;
+    pub use linkme;
 }

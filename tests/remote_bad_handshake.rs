@@ -55,7 +55,8 @@ fn another_protocol_version_is_refused() {
 }
 
 #[test]
-fn another_type_table_hash_is_refused() {
+fn another_frame_format_hash_is_refused() {
+    // Offset 26: the frame-format fingerprint (FORMAT.md, "Hello").
     expect_refused(|_, h| h[26] ^= 1, RefuseReason::TypeTable);
 }
 

@@ -82,6 +82,8 @@ impl Node {
 
     /// Starts the worker cores and the control thread.
     pub fn start(config: Config) -> Result<Node, NodeError> {
+        // The type table every handshake sends: a build that contradicts itself stops here.
+        crate::actor::message::type_table()?;
         let cpus = config.worker_cpus().to_vec();
         let n = cpus.len();
         if config.control_shares_worker_cpu() {

@@ -91,6 +91,12 @@ fn addr_of(stream: &TcpStream) -> String {
 /// the rules decide: `rules.rs`, `Conns::on_inbound`).
 pub(crate) type Judge<'a> = &'a dyn Fn(&PeerInfo) -> Option<RefuseReason>;
 
+/// The handshake's receive buffer starts this large (a Hello with a few hundred
+/// message types fits) ...
+const HANDSHAKE_BUFFER_START_BYTES: usize = 8 << 10;
+/// ... and grows up to twice the longest handshake message.
+const HANDSHAKE_BUFFER_MAX_BYTES: usize = 2 * Handshake::MAX_MESSAGE_BYTES;
+
 /// Runs the handshake on `stream`. `first` holds the client's Hello (empty for a
 /// server); a server's `judge` is asked once it has verified the client's proof.
 /// Returns the peer and any bytes that followed the handshake (frames). A client
@@ -108,11 +114,17 @@ pub(crate) async fn handshake(
     if !first.is_empty() {
         stream.write_all(&first).await.map_err(io)?;
     }
-    let mut buf = vec![0u8; 2 * Handshake::MAX_MESSAGE_BYTES];
+    // A Hello is 72 bytes to 66,728 (a full type table): start small and grow while
+    // a message is still incomplete, up to twice the longest message (a whole message
+    // plus what follows it always fits, so the handshake always makes progress).
+    let mut buf = vec![0u8; HANDSHAKE_BUFFER_START_BYTES];
     let mut filled = 0;
     loop {
         if filled == buf.len() {
-            return Err(ConnError::Protocol { addr, reason: "handshake message too long".into() });
+            if buf.len() >= HANDSHAKE_BUFFER_MAX_BYTES {
+                return Err(ConnError::Protocol { addr, reason: "handshake message too long".into() });
+            }
+            buf.resize((2 * buf.len()).min(HANDSHAKE_BUFFER_MAX_BYTES), 0);
         }
         let n = match stream.read(&mut buf[filled..]).await {
             Ok(0) => {

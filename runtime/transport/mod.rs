@@ -61,11 +61,6 @@ use rules::{ConnId, Conns, Dial, Effect, LinkState, Role, Timing, Verdict};
 /// The most bytes one link queues before sends to that peer report it full.
 pub(crate) const LINK_OUT_BYTES_MAX: usize = 4 << 20;
 
-/// A stable hash of what this build puts on the wire, compared in the
-/// handshake so two incompatible builds refuse each other.
-pub(crate) const TYPE_TABLE_HASH: u64 =
-    coremesh_wire::type_id_of(concat!("coremesh/", env!("CARGO_PKG_VERSION"), "/frame-v1"));
-
 /// Node ids are random 64-bit numbers, so they hash to themselves: the map
 /// lookup on every remote send costs no SipHash rounds (it was a quarter of the
 /// sender's time).
@@ -180,7 +175,9 @@ fn local_info<H: Host>(host: &H, target_core: u16) -> LocalInfo {
         cores: host.listen_ports().len() as u16,
         core: host.core_id().0,
         target_core,
-        type_table_hash: TYPE_TABLE_HASH,
+        // The frame format fingerprint goes into every Hello by itself; the table
+        // is this build's message types, checked when the node started.
+        type_table: crate::actor::message::type_table().expect("checked by Node::start").clone(),
         cluster: config.cluster().to_string(),
         advert: encode_advert(config.listen().ip(), &host.listen_ports()),
     }

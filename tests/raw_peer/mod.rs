@@ -136,7 +136,7 @@ pub fn local_info(node_id: u64) -> LocalInfo {
         cores: 1,
         core: 0,
         target_core: 0,
-        type_table_hash: coremesh::TYPE_TABLE_HASH,
+        type_table: coremesh::type_table().expect("this build's types agree").clone(),
         cluster: "coremesh".into(),
         advert,
     }

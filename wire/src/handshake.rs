@@ -2,8 +2,8 @@
 //! state machine of each side (`wire/FORMAT.md`, section "Handshake").
 //!
 //! Owns the public handshake types, the order of messages, the checks applied to the
-//! peer's Hello (magic, version, role, cluster name, type-table hash, node id), what each
-//! side answers, and the HMAC-SHA256 challenge-response on the shared cookie. The byte
+//! peer's Hello (magic, version, role, frame format fingerprint, cluster name, message
+//! type table, node id), what each side answers, and the HMAC-SHA256 challenge-response on the shared cookie. The byte
 //! layout of each message and the proof formula live in `handshake/message.rs`.
 //!
 //! This module must never do I/O, read a clock, draw randomness (nonces come from the
@@ -21,6 +21,7 @@
 
 mod message;
 
+use crate::schema::{first_conflict, TypeTable, FORMAT_HASH};
 use hmac::Mac;
 use message::{
     parse_hello, proof_mac, read_preamble, read_refuse, verify_proof, write_preamble, Fail, Hello, Role,
@@ -48,8 +49,10 @@ pub struct LocalInfo {
     pub core: u16,
     /// Client: the server core it wants. Server: its own core, echoed.
     pub target_core: u16,
-    /// Hash of the message type table; different builds refuse each other.
-    pub type_table_hash: u64,
+    /// This build's message types and their schema fingerprints, sent in the Hello;
+    /// a peer that declares one of them (same type id) with another fingerprint is
+    /// refused. Types only one side declares are fine.
+    pub type_table: TypeTable,
     /// Cluster name, at most [`MAX_CLUSTER_NAME`] bytes; both sides must agree.
     pub cluster: String,
     /// Opaque bytes for the peer's runtime, at most [`MAX_ADVERT`].
@@ -81,7 +84,8 @@ pub enum RefuseReason {
     Version = 2,
     /// The peer belongs to another cluster.
     Cluster = 3,
-    /// The peer was built with another message type table.
+    /// The peer's schema differs: another frame format ([`crate::FORMAT_HASH`]), or a
+    /// message type both sides declare with different schema fingerprints.
     TypeTable = 4,
     /// The peer's proof did not match: it holds another cookie.
     Cookie = 5,
@@ -141,12 +145,31 @@ pub enum HandshakeError {
         /// The peer's cluster name.
         theirs: String,
     },
-    /// The peer's type-table hash differs; we sent Refuse(TypeTable).
-    #[error("message type table mismatch: ours {ours:#018x}, peer's {theirs:#018x} (different builds)")]
-    TypeTable {
-        /// Our hash.
+    /// The peer's frame format fingerprint differs (another coremesh wire format); we
+    /// sent Refuse(TypeTable).
+    #[error(
+        "frame format mismatch: ours {ours:#018x}, peer's {theirs:#018x} (another coremesh wire format)"
+    )]
+    Format {
+        /// [`crate::FORMAT_HASH`].
         ours: u64,
-        /// The peer's hash.
+        /// The peer's.
+        theirs: u64,
+    },
+    /// A message type both sides declare has different schema fingerprints (the first
+    /// such type id in ascending order); we sent Refuse(TypeTable).
+    #[error(
+        "message type `{name}` ({type_id:#018x}) has another schema on the peer: \
+         fingerprint ours {ours:#018x}, peer's {theirs:#018x}"
+    )]
+    TypeTable {
+        /// The type id both tables contain.
+        type_id: u64,
+        /// Its stable name, from our table.
+        name: &'static str,
+        /// Our fingerprint.
+        ours: u64,
+        /// The peer's fingerprint.
         theirs: u64,
     },
     /// The peer's proof is wrong (it holds another cookie); we sent Refuse(Cookie).
@@ -179,7 +202,7 @@ pub enum HandshakeError {
         state: &'static str,
     },
     /// Our own [`LocalInfo`] has a cluster name or advert over the limit; nothing was
-    /// sent.
+    /// sent. (A [`TypeTable`] cannot be over its limit: [`TypeTable::new`] refuses.)
     #[error("cluster name or advert too long")]
     TooLong,
 }
@@ -236,7 +259,8 @@ impl std::fmt::Debug for Handshake {
 
 impl Handshake {
     /// The longest a handshake message can be (callers bound their buffer with it):
-    /// a Hello with a 64-byte cluster name, a 1024-byte advert and a proof, 1190 bytes.
+    /// a Hello with a 64-byte cluster name, a 1024-byte advert, a full type table
+    /// (4,096 entries) and a proof, 66,728 bytes.
     pub const MAX_MESSAGE_BYTES: usize = HELLO_MAX_BYTES;
 
     /// Client side; writes its Hello into `out` (appended). Fails with `TooLong`, and
@@ -376,9 +400,13 @@ impl Handshake {
                 HandshakeError::Cluster { ours: self.local.cluster.clone(), theirs: cluster.to_owned() };
             return Err(Fail::refuse(RefuseReason::Cluster, error));
         }
-        if hello.type_table_hash != self.local.type_table_hash {
-            let error =
-                HandshakeError::TypeTable { ours: self.local.type_table_hash, theirs: hello.type_table_hash };
+        if let Some((ours, theirs)) = first_conflict(self.local.type_table.entries(), hello.types()) {
+            let error = HandshakeError::TypeTable {
+                type_id: ours.type_id,
+                name: ours.name,
+                ours: ours.fingerprint,
+                theirs,
+            };
             return Err(Fail::refuse(RefuseReason::TypeTable, error));
         }
         if hello.node_id == self.local.node_id {
@@ -448,13 +476,20 @@ impl Handshake {
         out.extend_from_slice(&l.cores.to_le_bytes());
         out.extend_from_slice(&l.core.to_le_bytes());
         out.extend_from_slice(&l.target_core.to_le_bytes());
-        out.extend_from_slice(&l.type_table_hash.to_le_bytes());
+        out.extend_from_slice(&FORMAT_HASH.to_le_bytes());
         out.extend_from_slice(&self.nonce);
-        // Lengths were checked by `check_local`, so the casts below cannot truncate.
+        // Lengths were checked by `check_local` (and the table's by `TypeTable::new`),
+        // so the casts below cannot truncate.
         out.push(l.cluster.len() as u8);
         out.extend_from_slice(l.cluster.as_bytes());
         out.extend_from_slice(&(l.advert.len() as u16).to_le_bytes());
         out.extend_from_slice(&l.advert);
+        let types = l.type_table.entries();
+        out.extend_from_slice(&(types.len() as u16).to_le_bytes());
+        for e in types {
+            out.extend_from_slice(&e.type_id.to_le_bytes());
+            out.extend_from_slice(&e.fingerprint.to_le_bytes());
+        }
         match proof {
             Some(p) => {
                 out.push(PROOF_BYTES as u8);

@@ -10,6 +10,7 @@
 //! panic on input.
 
 use crate::error::FrameError;
+use crate::type_id::Fnv64;
 use crate::{ASK_EXT_BYTES, FRAME_ALIGN, HEADER_BYTES, REPLY_ERROR_PAYLOAD_BYTES};
 
 /// What a frame carries, header byte 4.
@@ -153,6 +154,33 @@ mod off {
 // Each field ends where the next begins, and the last ends at the header's end.
 const _: () = assert!(off::CORR + 8 == HEADER_BYTES);
 const _: () = assert!(off::EXT_RESERVED + 14 == ASK_EXT_BYTES);
+
+/// Feeds the header and ask extension layout into `h`, for [`crate::FORMAT_HASH`]:
+/// the three sizes, then each field's name, frame offset and size, in order.
+pub(crate) const fn fold_frame_layout(h: Fnv64) -> Fnv64 {
+    const FIELDS: [(&str, usize, usize); 12] = [
+        ("payload_len", off::PAYLOAD_LEN, 4),
+        ("kind", off::KIND, 1),
+        ("flags", off::FLAGS, 1),
+        ("core", off::CORE, 2),
+        ("type_id", off::TYPE_ID, 8),
+        ("slot", off::SLOT, 4),
+        ("generation", off::GENERATION, 4),
+        ("corr", off::CORR, 8),
+        ("deadline_unix_ns", HEADER_BYTES + off::EXT_DEADLINE, 8),
+        ("reply_node", HEADER_BYTES + off::EXT_REPLY_NODE, 8),
+        ("reply_core", HEADER_BYTES + off::EXT_REPLY_CORE, 2),
+        ("reserved", HEADER_BYTES + off::EXT_RESERVED, 14),
+    ];
+    let mut h = h.u64(HEADER_BYTES as u64).u64(ASK_EXT_BYTES as u64).u64(FRAME_ALIGN as u64);
+    let mut i = 0;
+    while i < FIELDS.len() {
+        let (name, offset, size) = FIELDS[i];
+        h = h.str(name).u64(offset as u64).u64(size as u64);
+        i += 1;
+    }
+    h
+}
 
 /// `n` rounded up to a multiple of [`FRAME_ALIGN`].
 ///

@@ -11,7 +11,9 @@
 //!   the reader of a `ReplyError` payload ([`reply_error_code`]), so that no other
 //!   crate writes a byte offset of its own;
 //! - [`check_archived`], the checked (bytecheck) access to an rkyv payload;
-//! - [`type_id_of`], the stable 64-bit id of a message type name;
+//! - [`type_id_of`], the stable 64-bit id of a message type name, and the schema
+//!   fingerprints (`schema`: [`FORMAT_HASH`] for the frame format, one fingerprint per
+//!   message type, the [`TypeTable`] a Hello carries);
 //! - the connection [`Handshake`] (Hello, Proof, Accept, Refuse and the cookie's
 //!   HMAC challenge-response) as a state machine over bytes, run before any frame;
 //! - the pinned rkyv format: `pub use rkyv` so that every crate archives with the
@@ -41,6 +43,7 @@ mod error;
 mod frames;
 pub mod handshake;
 mod header;
+pub mod schema;
 mod type_id;
 
 #[cfg(test)]
@@ -60,7 +63,11 @@ pub use header::{
     frame_len, padded_len, prefix_len, set_local_flags, write_frame, write_prefix, AskExt, FrameHeader,
     FrameKind, ReplyErrorCode,
 };
-pub use type_id::type_id_of;
+pub use schema::{
+    layout_fingerprint, shape_fingerprint, TypeEntry, TypeTable, TypeTableError, FORMAT_HASH,
+    MAX_TYPE_TABLE_ENTRIES,
+};
+pub use type_id::{type_id_of, Fnv64};
 
 /// Bytes in the fixed frame header, present on every frame.
 pub const HEADER_BYTES: usize = 32;
@@ -109,3 +116,8 @@ const _: () = assert!(TICK_FRAME_BYTES == HEADER_BYTES);
 //   prefix (at most 64) + DEFAULT_MAX_PAYLOAD_BYTES (4 MiB) rounded up to 16
 //   = 64 + 4_194_304 = 4_194_368 bytes.
 const _: () = assert!(frame_len(FrameKind::Ask, DEFAULT_MAX_PAYLOAD_BYTES as usize) == 4_194_368);
+// The pinned rkyv format, checked: little-endian primitives (the archived u32 *is*
+// rend's u32_le), 32-bit archived sizes, natural alignment.
+const _: fn(rkyv::Archived<u32>) -> rkyv::rend::u32_le = |x| x;
+const _: fn(rkyv::Archived<usize>) -> rkyv::rend::u32_le = |x| x;
+const _: () = assert!(align_of::<rkyv::Archived<u64>>() == 8);

@@ -1,7 +1,10 @@
 //! Property tests of the decoder: it never panics on any byte string, every frame it
 //! returns lies inside the buffer, encode → decode round-trips every valid frame
 //! (the fixed-size `ReplyError` and `Tick` frames from their builders included), and a
-//! `Tick` that breaks its field rules is refused with the error naming the field.
+//! `Tick` that breaks its field rules is refused with the error naming the field; and
+//! the handshake's type tables: any two random tables are accepted exactly when no
+//! type id both hold has two fingerprints, and otherwise refused naming the first such
+//! id, with the Hello carrying each table as FORMAT.md lays it out.
 //!
 //! Randomness comes from proptest, which prints the failing seed and keeps it in
 //! `proptest-regressions/` so a failure replays.
@@ -242,6 +245,84 @@ proptest! {
         match bytes.first_chunk::<4>() {
             Some(c) if bytes.len() == 4 => prop_assert_eq!(read, ReplyErrorCode::from_u32(u32::from_le_bytes(*c))),
             _ => prop_assert_eq!(read, Err(FrameError::BadErrorPayload { payload_len: bytes.len() as u32 })),
+        }
+    }
+}
+
+/// Stable names from a small pool, so that random tables share type ids often.
+const NAMES: [&str; 6] = ["p.A", "p.B", "p.C", "p.D", "p.E", "p.F"];
+
+/// A random table: a subset of `NAMES`, each with a fingerprint from {1, 2} (so two
+/// tables that share a type agree on it half of the time).
+fn table() -> impl Strategy<Value = TypeTable> {
+    proptest::collection::vec(proptest::option::of(1u64..=2), NAMES.len()).prop_map(|fps| {
+        let entries = NAMES.iter().zip(fps).filter_map(|(&name, fp)| {
+            fp.map(|fingerprint| TypeEntry { type_id: type_id_of(name), fingerprint, name })
+        });
+        TypeTable::new(entries).expect("distinct names, at most 6")
+    })
+}
+
+fn info(node_id: u64, type_table: TypeTable) -> LocalInfo {
+    LocalInfo {
+        node_id,
+        cores: 1,
+        core: 0,
+        target_core: 0,
+        type_table,
+        cluster: "prop".into(),
+        advert: Vec::new(),
+    }
+}
+
+/// Feeds `bytes` to `hs` whole: (result, what it wrote).
+fn feed(hs: &mut Handshake, bytes: &[u8]) -> (Result<(usize, Progress), HandshakeError>, Vec<u8>) {
+    let mut out = Vec::new();
+    let r = hs.on_bytes(bytes, &mut out);
+    (r, out)
+}
+
+proptest! {
+    #[test]
+    fn type_tables_are_refused_exactly_on_a_shared_type_with_two_fingerprints(
+        ours in table(), theirs in table()
+    ) {
+        let mut c_hello = Vec::new();
+        let mut c = Handshake::client(info(1, ours.clone()), b"k", [1; 32], &mut c_hello).unwrap();
+        // The client's Hello carries its table after the advert (empty here): count, entries.
+        let at = 67 + "prop".len() + 2;
+        prop_assert_eq!(&c_hello[26..34], &FORMAT_HASH.to_le_bytes());
+        prop_assert_eq!(&c_hello[at..at + 2], &(ours.entries().len() as u16).to_le_bytes());
+        for (i, e) in ours.entries().iter().enumerate() {
+            let e_at = at + 2 + 16 * i;
+            prop_assert_eq!(&c_hello[e_at..e_at + 8], &e.type_id.to_le_bytes());
+            prop_assert_eq!(&c_hello[e_at + 8..e_at + 16], &e.fingerprint.to_le_bytes());
+        }
+        let mut s = Handshake::server(info(2, theirs.clone()), b"k", [2; 32]);
+        let (r, s_hello) = feed(&mut s, &c_hello);
+        match theirs.first_conflict(&ours) {
+            Some((entry, fingerprint)) => {
+                let error = HandshakeError::TypeTable {
+                    type_id: entry.type_id,
+                    name: entry.name,
+                    ours: entry.fingerprint,
+                    theirs: fingerprint,
+                };
+                prop_assert_eq!(r, Err(error));
+                let (r, _) = feed(&mut c, &s_hello);
+                prop_assert_eq!(r, Err(HandshakeError::Refused { reason: RefuseReason::TypeTable }));
+                // The conflict is symmetric: the client would have found the same id.
+                prop_assert_eq!(ours.first_conflict(&theirs).map(|(e, _)| e.type_id), Some(entry.type_id));
+            }
+            None => {
+                prop_assert_eq!(r, Ok((c_hello.len(), Progress::NeedMore)));
+                let (r, proof) = feed(&mut c, &s_hello);
+                prop_assert_eq!(r, Ok((s_hello.len(), Progress::NeedMore)));
+                let (r, accept) = feed(&mut s, &proof);
+                prop_assert!(matches!(r, Ok((_, Progress::Done(ref p))) if p.node_id == 1));
+                let (r, _) = feed(&mut c, &accept);
+                prop_assert!(matches!(r, Ok((_, Progress::Done(ref p))) if p.node_id == 2));
+            }
         }
     }
 }

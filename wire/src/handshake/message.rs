@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{HandshakeError, RefuseReason, HANDSHAKE_MAGIC, MAX_ADVERT, MAX_CLUSTER_NAME, PROTOCOL_VERSION};
+use crate::schema::{FORMAT_HASH, MAX_TYPE_TABLE_ENTRIES, TYPE_ENTRY_BYTES};
 
 pub(super) const TYPE_HELLO: u8 = 1;
 pub(super) const TYPE_PROOF: u8 = 2;
@@ -26,22 +27,32 @@ pub(super) const PROOF_DOMAIN: &[u8] = b"coremesh-handshake-v1";
 /// magic(8) + type(1).
 pub(super) const PREAMBLE_BYTES: usize = 9;
 /// Offset of `cluster_len` in a Hello: 9 + version 2 + role 1 + node_id 8 + cores 2
-/// + core 2 + target_core 2 + type_table_hash 8 + nonce 32 = 66.
+/// + core 2 + target_core 2 + format_hash 8 + nonce 32 = 66.
 pub(super) const HELLO_CLUSTER_LEN_AT: usize = 66;
 /// Longest Hello, derived:
 ///   66 (fixed fields) + 1 (cluster_len) + 64 (cluster)
-///   + 2 (advert_len) + 1024 (advert) + 1 (proof_len) + 32 (proof) = 1190 bytes.
-pub(super) const HELLO_MAX_BYTES: usize =
-    HELLO_CLUSTER_LEN_AT + 1 + MAX_CLUSTER_NAME + 2 + MAX_ADVERT + 1 + PROOF_BYTES;
+///   + 2 (advert_len) + 1024 (advert)
+///   + 2 (type_count) + 4096 × 16 (types) = 65,536
+///   + 1 (proof_len) + 32 (proof) = 66,728 bytes.
+pub(super) const HELLO_MAX_BYTES: usize = HELLO_CLUSTER_LEN_AT
+    + 1
+    + MAX_CLUSTER_NAME
+    + 2
+    + MAX_ADVERT
+    + 2
+    + MAX_TYPE_TABLE_ENTRIES * TYPE_ENTRY_BYTES
+    + 1
+    + PROOF_BYTES;
 pub(super) const PROOF_MSG_BYTES: usize = PREAMBLE_BYTES + PROOF_BYTES;
 pub(super) const ACCEPT_MSG_BYTES: usize = PREAMBLE_BYTES;
 pub(super) const REFUSE_MSG_BYTES: usize = PREAMBLE_BYTES + 1;
 
 const _: () = assert!(HELLO_CLUSTER_LEN_AT == 66);
-const _: () = assert!(HELLO_MAX_BYTES == 1190);
+const _: () = assert!(HELLO_MAX_BYTES == 66_728);
 const _: () = assert!(PROOF_MSG_BYTES == 41 && ACCEPT_MSG_BYTES == 9 && REFUSE_MSG_BYTES == 10);
-// The length prefixes are u8 (cluster) and u16 (advert): the limits must fit in them.
+// The length prefixes are u8 (cluster) and u16 (advert, type_count): the limits must fit.
 const _: () = assert!(MAX_CLUSTER_NAME <= u8::MAX as usize && MAX_ADVERT <= u16::MAX as usize);
+const _: () = assert!(MAX_TYPE_TABLE_ENTRIES <= u16::MAX as usize);
 
 /// Which side a handshake machine plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,11 +109,25 @@ pub(super) struct Hello<'a> {
     pub(super) cores: u16,
     pub(super) core: u16,
     pub(super) target_core: u16,
-    pub(super) type_table_hash: u64,
     pub(super) nonce: [u8; 32],
     pub(super) cluster: &'a [u8],
     pub(super) advert: &'a [u8],
+    /// The type table's entries, 16 bytes each, checked to ascend by type id.
+    pub(super) types: &'a [u8],
     pub(super) proof: Option<&'a [u8]>,
+}
+
+impl Hello<'_> {
+    /// The peer's (type id, fingerprint) pairs, in ascending type id order.
+    pub(super) fn types(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.types.chunks_exact(TYPE_ENTRY_BYTES).map(entry)
+    }
+}
+
+/// One 16-byte table entry: (type id, fingerprint), both LE.
+fn entry(bytes: &[u8]) -> (u64, u64) {
+    let mut c = Cursor { bytes, at: 0 };
+    (c.u64().unwrap_or_default(), c.u64().unwrap_or_default())
 }
 
 /// Reads fixed-size fields from a byte slice; every read is `None` past the end.
@@ -157,7 +182,11 @@ pub(super) fn parse_hello(bytes: &[u8], me: Role) -> Result<Option<(Hello<'_>, u
         return Err(Fail::malformed(format!("peer says it is core {core} of {cores} cores")));
     }
     let Some(target_core) = c.u16() else { return Ok(None) };
-    let Some(type_table_hash) = c.u64() else { return Ok(None) };
+    let Some(format_hash) = c.u64() else { return Ok(None) };
+    if format_hash != FORMAT_HASH {
+        let error = HandshakeError::Format { ours: FORMAT_HASH, theirs: format_hash };
+        return Err(Fail::refuse(RefuseReason::TypeTable, error));
+    }
     let Some(nonce) = c.array::<NONCE_BYTES>() else { return Ok(None) };
     let Some(cluster_len) = c.u8() else { return Ok(None) };
     if cluster_len as usize > MAX_CLUSTER_NAME {
@@ -169,6 +198,17 @@ pub(super) fn parse_hello(bytes: &[u8], me: Role) -> Result<Option<(Hello<'_>, u
         return Err(Fail::malformed(format!("advert length {advert_len} over {MAX_ADVERT}")));
     }
     let Some(advert) = c.take(advert_len as usize) else { return Ok(None) };
+    let Some(type_count) = c.u16() else { return Ok(None) };
+    if type_count as usize > MAX_TYPE_TABLE_ENTRIES {
+        let text = format!("type table of {type_count} entries over {MAX_TYPE_TABLE_ENTRIES}");
+        return Err(Fail::malformed(text));
+    }
+    let Some(types) = c.take(type_count as usize * TYPE_ENTRY_BYTES) else { return Ok(None) };
+    let ids = types.chunks_exact(TYPE_ENTRY_BYTES).map(|e| entry(e).0);
+    if let Some(at) = ids.clone().zip(ids.skip(1)).position(|(a, b)| a >= b) {
+        let text = format!("type table entry {} does not ascend by type id", at + 1);
+        return Err(Fail::malformed(text));
+    }
     let Some(proof_len) = c.u8() else { return Ok(None) };
     if proof_len as usize != proof_len_expected {
         let text = format!("peer's Hello has a {proof_len}-byte proof, expected {proof_len_expected}");
@@ -176,7 +216,7 @@ pub(super) fn parse_hello(bytes: &[u8], me: Role) -> Result<Option<(Hello<'_>, u
     }
     let Some(proof) = c.take(proof_len as usize) else { return Ok(None) };
     let proof = (proof_len > 0).then_some(proof);
-    let hello = Hello { node_id, cores, core, target_core, type_table_hash, nonce, cluster, advert, proof };
+    let hello = Hello { node_id, cores, core, target_core, nonce, cluster, advert, types, proof };
     Ok(Some((hello, c.at)))
 }
 

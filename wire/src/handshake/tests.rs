@@ -1,12 +1,16 @@
 //! Unit tests of the handshake: both sides driven through an in-memory pipe (whole
 //! messages and one byte at a time), one test per refusal (the refusing side's error
-//! and the other side's `Refused`), the byte layout of FORMAT.md, the proof formula,
-//! and a property test that no byte string makes `on_bytes` panic.
+//! and the other side's `Refused`), the type table comparison (a conflict refused by
+//! either side, disjoint tables accepted, an over-long table refused), the byte layout
+//! of FORMAT.md, the proof formula, and a property test that no byte string makes
+//! `on_bytes` panic.
 //!
 //! Synchronous and deterministic: nonces are fixed, randomness comes only from
 //! proptest (which prints and keeps failing seeds). No I/O, no clock.
 
 use super::*;
+use crate::schema::{TypeEntry, FORMAT_HASH, MAX_TYPE_TABLE_ENTRIES};
+use crate::type_id_of;
 use hmac::Hmac;
 use proptest::prelude::*;
 use sha2::Sha256;
@@ -17,13 +21,30 @@ const COOKIE: &[u8] = b"cookie:7f3a9c1e-not-on-the-wire";
 const CLIENT_NONCE: [u8; 32] = [0xC1; 32];
 const SERVER_NONCE: [u8; 32] = [0x5E; 32];
 
+fn entry(name: &'static str, fingerprint: u64) -> TypeEntry {
+    TypeEntry { type_id: type_id_of(name), fingerprint, name }
+}
+
+fn table(entries: &[TypeEntry]) -> TypeTable {
+    TypeTable::new(entries.iter().copied()).unwrap()
+}
+
+/// Both sides declare `shared.Ping` and `shared.Pong` alike; each has one of its own.
+fn client_table() -> TypeTable {
+    table(&[entry("shared.Ping", 0x1111), entry("shared.Pong", 0x2222), entry("client.Only", 0x3333)])
+}
+
+fn server_table() -> TypeTable {
+    table(&[entry("shared.Ping", 0x1111), entry("shared.Pong", 0x2222), entry("server.Only", 0x4444)])
+}
+
 fn info(node_id: u64, core: u16, target_core: u16) -> LocalInfo {
     LocalInfo {
         node_id,
         cores: 4,
         core,
         target_core,
-        type_table_hash: 0x1234_5678_9abc_def0,
+        type_table: if node_id == 0xA { client_table() } else { server_table() },
         cluster: "prod-eu".to_owned(),
         advert: format!("10.0.0.{node_id}:7000;ports=7001,7002,7003,7004").into_bytes(),
     }
@@ -198,7 +219,7 @@ fn hello_layout_matches_format_md() {
     assert_eq!(&out[20..22], &4u16.to_le_bytes(), "cores");
     assert_eq!(&out[22..24], &1u16.to_le_bytes(), "core");
     assert_eq!(&out[24..26], &2u16.to_le_bytes(), "target_core");
-    assert_eq!(&out[26..34], &local.type_table_hash.to_le_bytes());
+    assert_eq!(&out[26..34], &FORMAT_HASH.to_le_bytes());
     assert_eq!(&out[34..66], &CLIENT_NONCE);
     assert_eq!(out[66] as usize, local.cluster.len());
     let at = 67 + local.cluster.len();
@@ -206,14 +227,35 @@ fn hello_layout_matches_format_md() {
     assert_eq!(&out[at..at + 2], &(local.advert.len() as u16).to_le_bytes());
     let at = at + 2 + local.advert.len();
     assert_eq!(&out[at - local.advert.len()..at], &local.advert[..]);
+    assert_eq!(&out[at..at + 2], &3u16.to_le_bytes(), "type_count");
+    let mut at = at + 2;
+    let mut last = 0;
+    for e in local.type_table.entries() {
+        assert!(e.type_id > last, "entries ascend by type id");
+        last = e.type_id;
+        assert_eq!(&out[at..at + 8], &e.type_id.to_le_bytes());
+        assert_eq!(&out[at + 8..at + 16], &e.fingerprint.to_le_bytes());
+        at += 16;
+    }
     assert_eq!(out[at], 0, "the client's Hello carries no proof");
     assert_eq!(out.len(), at + 1);
 }
 
 #[test]
 fn server_proof_is_the_documented_hmac_and_largest_hello_is_max_message_bytes() {
-    let client = LocalInfo { cluster: "c".repeat(64), advert: vec![7; 1024], ..client_info() };
-    let server = LocalInfo { cluster: "c".repeat(64), advert: vec![9; 1024], ..server_info() };
+    let full = TypeTable::new((1..=MAX_TYPE_TABLE_ENTRIES as u64).map(|id| TypeEntry {
+        type_id: id,
+        fingerprint: id * 3,
+        name: "n",
+    }))
+    .unwrap();
+    let long = |info: LocalInfo, byte| LocalInfo {
+        cluster: "c".repeat(64),
+        advert: vec![byte; 1024],
+        type_table: full.clone(),
+        ..info
+    };
+    let (client, server) = (long(client_info(), 7), long(server_info(), 9));
     let mut c_hello = Vec::new();
     Handshake::client(client, COOKIE, CLIENT_NONCE, &mut c_hello).unwrap();
     let mut s = Handshake::server(server, COOKIE, SERVER_NONCE);
@@ -292,13 +334,99 @@ fn refuses_wrong_cluster() {
 }
 
 #[test]
-fn refuses_wrong_type_table() {
+fn refuses_another_frame_format_as_soon_as_it_arrives() {
+    let (mut c, mut hello) = fresh_client();
+    hello[26] ^= 1;
+    let error = HandshakeError::Format { ours: FORMAT_HASH, theirs: FORMAT_HASH ^ 1 };
+    assert_refusal(&mut fresh_server(), &hello[..34], error, RefuseReason::TypeTable, &mut c);
+}
+
+/// The client's table with `shared.Pong` at another fingerprint: one type, both sides.
+fn conflicting_client_table() -> TypeTable {
+    table(&[entry("shared.Ping", 0x1111), entry("shared.Pong", 0xdead), entry("client.Only", 0x3333)])
+}
+
+#[test]
+fn server_refuses_a_client_declaring_a_shared_type_with_another_fingerprint() {
     let (mut c, _) = fresh_client();
     let mut hello = Vec::new();
-    let other = LocalInfo { type_table_hash: 0xdead, ..client_info() };
+    let other = LocalInfo { type_table: conflicting_client_table(), ..client_info() };
     Handshake::client(other, COOKIE, CLIENT_NONCE, &mut hello).unwrap();
-    let error = HandshakeError::TypeTable { ours: 0x1234_5678_9abc_def0, theirs: 0xdead };
+    let error = HandshakeError::TypeTable {
+        type_id: type_id_of("shared.Pong"),
+        name: "shared.Pong",
+        ours: 0x2222,
+        theirs: 0xdead,
+    };
+    assert!(error.to_string().contains("`shared.Pong`"), "{error}");
     assert_refusal(&mut fresh_server(), &hello, error, RefuseReason::TypeTable, &mut c);
+    // The same through the pipe: the server refuses, the client hears the reason.
+    let client = LocalInfo { type_table: conflicting_client_table(), ..client_info() };
+    let (c, s) = drive(client, COOKIE, server_info(), 5);
+    assert_eq!(c, Some(Err(HandshakeError::Refused { reason: RefuseReason::TypeTable })));
+    assert!(matches!(s, Some(Err(HandshakeError::TypeTable { name: "shared.Pong", .. }))), "{s:?}");
+}
+
+#[test]
+fn client_refuses_a_server_declaring_a_shared_type_with_another_fingerprint() {
+    // A server that declares `shared.Pong` otherwise, met by a client that does not
+    // declare it, answers with its Hello; the client that does declare it refuses that.
+    let server = LocalInfo { type_table: conflicting_client_table(), ..server_info() };
+    let neutral = LocalInfo { type_table: table(&[]), ..client_info() };
+    let mut c_hello = Vec::new();
+    Handshake::client(neutral, COOKIE, CLIENT_NONCE, &mut c_hello).unwrap();
+    let mut s = Handshake::server(server, COOKIE, SERVER_NONCE);
+    let mut s_hello = Vec::new();
+    s.on_bytes(&c_hello, &mut s_hello).unwrap();
+    let mut c = Handshake::client(client_info(), COOKIE, CLIENT_NONCE, &mut Vec::new()).unwrap();
+    let error = HandshakeError::TypeTable {
+        type_id: type_id_of("shared.Pong"),
+        name: "shared.Pong",
+        ours: 0x2222,
+        theirs: 0xdead,
+    };
+    assert_refusal(&mut c, &s_hello, error, RefuseReason::TypeTable, &mut s);
+}
+
+#[test]
+fn tables_that_share_no_conflicting_type_are_accepted() {
+    // Disjoint tables, an empty one, and tables sharing types with equal fingerprints.
+    let disjoint = table(&[entry("only.Mine", 1), entry("also.Mine", 2)]);
+    for (client, server) in [
+        (disjoint.clone(), server_table()),
+        (table(&[]), server_table()),
+        (client_table(), table(&[])),
+        (client_table(), server_table()),
+    ] {
+        let c_info = LocalInfo { type_table: client, ..client_info() };
+        let s_info = LocalInfo { type_table: server, ..server_info() };
+        let (c, s) = drive(c_info, COOKIE, s_info, 3);
+        assert!(matches!(c, Some(Ok(ref p)) if p.node_id == 0xB), "{c:?}");
+        assert!(matches!(s, Some(Ok(ref p)) if p.node_id == 0xA), "{s:?}");
+    }
+}
+
+/// The offset of `type_count` in `hello` (a Hello from `local`).
+fn type_count_at(local: &LocalInfo) -> usize {
+    67 + local.cluster.len() + 2 + local.advert.len()
+}
+
+#[test]
+fn refuses_a_hello_claiming_too_many_types_or_an_unsorted_table() {
+    let (mut c, hello) = fresh_client();
+    let at = type_count_at(&client_info());
+    // 4097 entries: refused as soon as the count has arrived, before any entry.
+    let mut bad = hello[..at + 2].to_vec();
+    bad[at..at + 2].copy_from_slice(&(MAX_TYPE_TABLE_ENTRIES as u16 + 1).to_le_bytes());
+    let error = HandshakeError::Malformed("type table of 4097 entries over 4096".to_owned());
+    assert_refusal(&mut fresh_server(), &bad, error, RefuseReason::Malformed, &mut c);
+    // Entries out of order (the first two swapped): the receiver's merge needs order.
+    let (mut c, mut hello) = fresh_client();
+    let first = hello[at + 2..at + 18].to_vec();
+    hello.copy_within(at + 18..at + 34, at + 2);
+    hello[at + 18..at + 34].copy_from_slice(&first);
+    let error = HandshakeError::Malformed("type table entry 1 does not ascend by type id".to_owned());
+    assert_refusal(&mut fresh_server(), &hello, error, RefuseReason::Malformed, &mut c);
 }
 
 #[test]
@@ -417,7 +545,25 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
         v.extend(rest);
         v
     });
-    prop_oneof![raw, framed]
+    // A valid Hello (client or server, with a type table) with a few bytes overwritten
+    // past the frame format fingerprint, so that the table's count and entries are hit.
+    let mutated = (any::<bool>(), proptest::collection::vec((34usize..400, any::<u8>()), 1..8)).prop_map(
+        |(from_server, edits)| {
+            let mut hello = Vec::new();
+            if from_server {
+                let (_, _, s_hello) = to_server_hello(COOKIE);
+                hello = s_hello;
+            } else {
+                Handshake::client(client_info(), COOKIE, CLIENT_NONCE, &mut hello).unwrap();
+            }
+            for (at, byte) in edits {
+                let at = at % hello.len();
+                hello[at] = byte;
+            }
+            hello
+        },
+    );
+    prop_oneof![raw, framed, mutated]
 }
 
 proptest! {
