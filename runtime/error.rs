@@ -194,7 +194,7 @@ pub enum NodeError {
     /// This build's message types contradict each other (one type id, two
     /// fingerprints) or do not fit a handshake; nothing was started.
     #[error("this build's message types cannot be advertised: {0}")]
-    Schema(#[from] crate::actor::message::SchemaError),
+    Schema(#[from] SchemaError),
     /// A mesh ring could not be allocated.
     #[error("could not allocate the mesh: {0}")]
     Mesh(#[from] crate::sync::ring::RingError),
@@ -242,4 +242,36 @@ pub enum ConnectError {
     /// The node has shut down.
     #[error("the node has shut down")]
     NodeStopped,
+}
+
+/// Why this build's message types do not make a type table; `Node::start` fails with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// Two declarations in this build give one type id different fingerprints.
+    #[error(
+        "message type `{}` (type id {:#018x}) is declared twice in this build with different \
+         schemas: as {} (fingerprint {:#018x}) and as {} (fingerprint {:#018x}); declare it once, \
+         or give one of them another stable name",
+        first.name, first.type_id, first.rust_type, first.fingerprint, second.rust_type, second.fingerprint
+    )]
+    Conflict {
+        /// One declaration.
+        first: crate::ids::MessageType,
+        /// The other (same type id).
+        second: crate::ids::MessageType,
+    },
+    /// A stable name whose type id is 0, which frames without a message use.
+    #[error("message type `{}` ({}) has type id 0, which is reserved; choose another stable name", message.name, message.rust_type)]
+    ReservedTypeId {
+        /// The declaration.
+        message: crate::ids::MessageType,
+    },
+    /// More message types than a Hello carries.
+    #[error("this build declares {count} message types; a handshake carries at most {max}")]
+    TooMany {
+        /// Distinct type ids declared.
+        count: usize,
+        /// `MAX_TYPE_TABLE_ENTRIES`.
+        max: usize,
+    },
 }

@@ -153,3 +153,16 @@ impl<A> fmt::Debug for ActorRef<A> {
         write!(f, "ActorRef<{}>({:?})", std::any::type_name::<A>(), self.id)
     }
 }
+
+/// One declared message type, as the registry holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageType {
+    /// The stable name (`Message::NAME`).
+    pub name: &'static str,
+    /// `Message::TYPE_ID`.
+    pub type_id: u64,
+    /// `Message::FINGERPRINT`.
+    pub fingerprint: u64,
+    /// Where it was declared: the module path and the Rust type, for error messages.
+    pub rust_type: &'static str,
+}

@@ -305,13 +305,13 @@ pub use cluster::membership;
 pub use node::local;
 
 pub use actor::ctx::Ctx;
+pub use actor::down::{
+    ActorDown, ArchivedActorDown, ArchivedDownReason, ArchivedNodeDown, DownReason, NodeDown,
+};
 pub use actor::glue::Owned;
 pub use actor::message::{type_table, Message, MessageType, Reply, SchemaError, Wire};
 pub use actor::send::{Ask, Handles};
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
-pub use cluster::monitor::{
-    ActorDown, ArchivedActorDown, ArchivedDownReason, ArchivedNodeDown, DownReason, NodeDown,
-};
 pub use cluster::system::RemoteSpawn;
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use coremesh_macros::message_type;
@@ -336,8 +336,7 @@ pub mod __private {
     pub use crate::actor::glue::{run_async, run_sync, Delivery};
     pub use crate::actor::message::MESSAGE_TYPES;
     pub use crate::actor::SyncDispatch;
-    pub use crate::cluster::monitor::{simulate_node_down, watchers_of};
-    pub use crate::core::pending::timer::pending_asks;
+    pub use crate::node::hooks::{pending_asks, simulate_node_down, watchers_of};
     pub use crate::transport::conn::in_receive_buffer;
     /// How many watch messages one core keeps for a retry.
     pub const WATCH_RETRY_MAX: usize = crate::cluster::monitor::WATCH_RETRY_MAX;

@@ -7,11 +7,11 @@
 
 use std::rc::Rc;
 
+use crate::actor::down::{ActorDown, Kind, NodeDown};
 use crate::actor::glue::{Delivery, InvalidPayload, ReplyTarget};
 use crate::actor::message::Wire;
 use crate::actor::send::Handles;
 use crate::actor::{Dispatch, StopReason};
-use crate::cluster::monitor::{ActorDown, Kind, NodeDown};
 use crate::core::CoreRt;
 use crate::ids::{ActorRef, CoreId, NodeId};
 use crate::node::handle::NodeHandle;
@@ -45,7 +45,7 @@ impl<A> Ctx<A> {
 
     /// A handle to this actor's node, for `spawn_on` another core and the like.
     pub fn node(&self) -> NodeHandle {
-        self.core.node_handle()
+        NodeHandle::from_shared(self.core.shared().clone())
     }
 
     /// Stops this actor after the current message: `stopping` runs, the mailbox

@@ -8,6 +8,7 @@
 //! of one actor at the same time.
 
 pub(crate) mod ctx;
+pub(crate) mod down;
 pub(crate) mod glue;
 pub(crate) mod message;
 pub(crate) mod reply;
@@ -18,8 +19,8 @@ use std::pin::Pin;
 
 use crate::actor::ctx::Ctx;
 use crate::actor::message::{Message, Reply};
-use crate::cluster::monitor::DownReason;
 use crate::ids::ActorId;
+use down::DownReason;
 
 /// Why an actor stopped. Given to [`Actor::stopped`].
 #[derive(Debug, Clone, PartialEq, Eq)]

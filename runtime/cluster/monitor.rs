@@ -30,8 +30,6 @@ mod table;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rkyv::{Archive, Deserialize, Serialize};
-
 pub(crate) use retry::WATCH_RETRY_MAX;
 use retry::{Attempt, RetryQueue};
 use table::Effect;
@@ -42,123 +40,10 @@ use crate::actor::StopReason;
 use crate::cluster::system_watch::{Down, Unwatch, Watch};
 use crate::core::frames::SendFail;
 use crate::core::CoreRt;
-use crate::error::{SpawnError, TellError};
-use crate::ids::{ActorId, CoreId, NodeId};
-use crate::node::handle::NodeHandle;
+use crate::error::TellError;
+use crate::ids::{ActorId, NodeId};
 
-/// Why a watched actor is down, as [`ActorDown`] reports it.
-///
-/// Every reason but [`DownReason::Normal`] is a failure: it stops the actors
-/// linked with the one that stopped (unless they trap links).
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[rkyv(derive(Debug, PartialEq, Eq))]
-pub enum DownReason {
-    /// It stopped itself ([`Ctx::stop`](crate::Ctx::stop)).
-    Normal,
-    /// A handler panicked.
-    Panicked {
-        /// The panic's message.
-        message: String,
-        /// The type id of the message being handled.
-        type_id: u64,
-    },
-    /// Its `started` hook returned an error.
-    InitFailed {
-        /// The error, as text.
-        message: String,
-    },
-    /// Its `started` hook did not finish within `COREMESH_INIT_TIMEOUT_MS`.
-    InitTimeout,
-    /// It was stopped because `actor`, linked with it, failed.
-    LinkedFailure {
-        /// The linked actor that failed first.
-        actor: ActorId,
-    },
-    /// Its node shut down.
-    NodeShutdown,
-    /// Its node was declared down, or left the cluster; whether the actor
-    /// itself still runs there is unknown.
-    NodeDown,
-    /// It was not alive when the watch request reached its core (it had
-    /// stopped already, or never existed).
-    NoActor,
-    /// The watch request could not reach its core: its node is not connected
-    /// to this one, or its path stayed full (`LinkFull`, `RingFull`) for
-    /// longer than the request is retried.
-    NoConnection,
-}
-
-impl DownReason {
-    /// Whether this stop is a failure (anything but `Normal`): linked actors
-    /// are stopped by failures only.
-    pub fn is_failure(&self) -> bool {
-        *self != DownReason::Normal
-    }
-}
-
-impl From<&StopReason> for DownReason {
-    fn from(r: &StopReason) -> Self {
-        match r {
-            StopReason::Normal => DownReason::Normal,
-            StopReason::InitFailed(message) => DownReason::InitFailed { message: message.clone() },
-            StopReason::InitTimeout => DownReason::InitTimeout,
-            StopReason::Panicked { message, type_id } => {
-                DownReason::Panicked { message: message.clone(), type_id: *type_id }
-            }
-            StopReason::NodeShutdown => DownReason::NodeShutdown,
-            StopReason::LinkedFailure { actor, .. } => DownReason::LinkedFailure { actor: *actor },
-        }
-    }
-}
-
-impl ArchivedDownReason {
-    /// The native reason (the archive was validated before a handler saw it).
-    pub fn to_native(&self) -> DownReason {
-        match self {
-            ArchivedDownReason::Normal => DownReason::Normal,
-            ArchivedDownReason::Panicked { message, type_id } => {
-                DownReason::Panicked { message: message.as_str().to_owned(), type_id: type_id.to_native() }
-            }
-            ArchivedDownReason::InitFailed { message } => {
-                DownReason::InitFailed { message: message.as_str().to_owned() }
-            }
-            ArchivedDownReason::InitTimeout => DownReason::InitTimeout,
-            ArchivedDownReason::LinkedFailure { actor } => {
-                DownReason::LinkedFailure { actor: actor.to_native() }
-            }
-            ArchivedDownReason::NodeShutdown => DownReason::NodeShutdown,
-            ArchivedDownReason::NodeDown => DownReason::NodeDown,
-            ArchivedDownReason::NoActor => DownReason::NoActor,
-            ArchivedDownReason::NoConnection => DownReason::NoConnection,
-        }
-    }
-}
-
-/// A watched actor is down: sent to its monitors
-/// ([`Ctx::monitor`](crate::Ctx::monitor)) and to the linked actors that trap
-/// links ([`Ctx::trap_links`](crate::Ctx::trap_links)). Handle it like any
-/// message: `impl Handler<ActorDown>` and list it in
-/// [`handlers!`](crate::handlers).
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[rkyv(derive(Debug))]
-pub struct ActorDown {
-    /// The actor that is down.
-    pub actor: ActorId,
-    /// Why.
-    pub reason: DownReason,
-}
-
-/// A node watched with [`Ctx::monitor_node`](crate::Ctx::monitor_node) was
-/// declared down or left the cluster (or was not connected when the monitor
-/// was set).
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[rkyv(derive(Debug))]
-pub struct NodeDown {
-    /// The node.
-    pub node: NodeId,
-}
-
-crate::message!(ActorDown = "coremesh.ActorDown", NodeDown = "coremesh.NodeDown");
+use crate::actor::down::{ActorDown, DownReason, NodeDown};
 
 /// How long a report or request whose path is full (mailbox, ring, link) is
 /// retried before it is given up and logged.
@@ -413,26 +298,4 @@ impl CoreRt {
 /// The system actor of `actor`'s core.
 fn system_id(actor: ActorId) -> ActorId {
     crate::cluster::system::system_actor(actor.node, actor.core).id()
-}
-
-/// Runs the node-down hook for `down` on every worker core of `node` and
-/// waits for it: what the membership does when the cluster declares a node
-/// down, without the rest (links stay up, asks are not failed). For tests.
-#[doc(hidden)]
-pub fn simulate_node_down(node: &NodeHandle, down: NodeId) -> Result<(), SpawnError> {
-    for core in 0..node.cores() {
-        let core = CoreId(u16::try_from(core).unwrap_or(u16::MAX));
-        node.run_on(core, move || crate::core::with_current(|c| c.monitors_node_down(down))).wait()?;
-    }
-    Ok(())
-}
-
-/// How many actors monitor or are linked with `actor`, as its core's table
-/// says. For tests that must know a watch request has arrived.
-#[doc(hidden)]
-pub fn watchers_of(node: &NodeHandle, actor: ActorId) -> Result<usize, SpawnError> {
-    node.run_on(actor.core, move || {
-        crate::core::with_current(|c| c.watches.borrow().watchers_of(actor)).unwrap_or(0)
-    })
-    .wait()
 }

@@ -19,8 +19,8 @@ use rkyv::{rancor, Archive, Deserialize, Serialize};
 use crate::actor::ctx::Ctx;
 use crate::actor::message::Wire;
 use crate::actor::{Actor, Dispatch, Handler};
+use crate::core::shared::NodeShared;
 use crate::ids::{ActorId, CoreId, NodeId};
-use crate::node::handle::NodeShared;
 
 /// An actor type that other nodes may spawn on this one, by name, once it is
 /// registered with [`NodeHandle::register_remote`](crate::NodeHandle::register_remote).
@@ -94,7 +94,8 @@ fn spawn_from<A: RemoteSpawn>(args: &[u8]) -> Result<ActorId, String> {
     let archived = rkyv::access::<rkyv::Archived<A::Args>, rancor::Error>(&aligned)
         .map_err(|e| format!("arguments for {} failed validation: {e}", A::NAME))?;
     let actor = A::create(archived);
-    crate::node::local::spawn(actor).map(|r| r.id()).map_err(|e| e.to_string())
+    // The system actor runs on a worker core, so there is one.
+    crate::core::with_current(|c| c.spawn(actor).id()).ok_or_else(|| "not on a worker core".to_string())
 }
 
 /// Spawn a registered actor type on this core.

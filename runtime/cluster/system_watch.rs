@@ -14,7 +14,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::actor::ctx::Ctx;
 use crate::actor::Handler;
-use crate::cluster::monitor::{DownReason, Kind};
+use crate::actor::down::{DownReason, Kind};
 use crate::cluster::system::SystemActor;
 use crate::ids::ActorId;
 

@@ -24,6 +24,7 @@ pub(crate) mod peers;
 pub(crate) mod pending;
 pub(crate) mod route;
 pub(crate) mod service;
+pub(crate) mod shared;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -34,8 +35,8 @@ use coremesh_wire::Decoder;
 use rkyv::util::AlignedVec;
 
 use crate::actor::Dispatch;
+use crate::core::shared::NodeShared;
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
-use crate::node::handle::{NodeHandle, NodeShared};
 use crate::sync::ring::{RingRx, RingTx};
 use cell::{ActorCell, ActorState, ErasedCell};
 use mailbox::Mailbox;
@@ -172,10 +173,6 @@ impl CoreRt {
 
     pub(crate) fn shared(&self) -> &Arc<NodeShared> {
         &self.shared
-    }
-
-    pub(crate) fn node_handle(&self) -> NodeHandle {
-        NodeHandle::from_shared(self.shared.clone())
     }
 
     pub(crate) fn stats(&self) -> &crate::stats::CoreStats {

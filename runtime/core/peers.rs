@@ -9,16 +9,19 @@
 //!
 //! Must never: let transport reach past this interface, or block the core.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 
-use coremesh_wire::CheckedFrame;
+use coremesh_wire::{CheckedFrame, TypeTable};
 
 use super::route::Origin;
+use super::shared::CoreCommand;
 use super::CoreRt;
 use crate::config::Config;
-use crate::error::AskError;
+use crate::error::{AskError, ConnectError};
 use crate::ids::{CoreId, NodeId};
 use crate::stats::CoreStats;
+use crate::sync::oneshot;
 use crate::transport::directory::Directory;
 use crate::transport::link::Link;
 use crate::transport::{Delivered, Host, PeerReport, Transport};
@@ -41,6 +44,9 @@ impl Host for CoreRt {
     }
     fn listen_ports(&self) -> Vec<u16> {
         self.shared.listen_ports()
+    }
+    fn type_table(&self) -> &'static TypeTable {
+        self.shared.type_table
     }
     fn max_payload_bytes(&self) -> u32 {
         self.shared.max_payload_bytes
@@ -102,4 +108,28 @@ impl CoreRt {
     pub(crate) fn close_too_slow(&self, link: &Rc<Link>) {
         crate::transport::close(self, link.peer);
     }
+}
+
+/// [`Command::Connect`] on `core` (core 0): dial `addr`; once the handshake is
+/// done, tell the control thread to join the node's cluster and every other
+/// core to dial the node, then answer.
+pub(crate) fn connect_from(
+    core: &Rc<CoreRt>,
+    addr: SocketAddr,
+    reply: oneshot::Sender<Result<NodeId, ConnectError>>,
+) {
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        let result =
+            crate::transport::connect(&core, addr).await.map_err(|e| ConnectError::Failed(e.to_string()));
+        if let Ok(node) = result {
+            let shared = core.shared();
+            shared.membership.report(crate::cluster::membership::ControlReport::Joined(addr));
+            for i in 1..shared.cores.len() {
+                shared.core_command(CoreId(i as u16), CoreCommand::Dial(node));
+            }
+        }
+        reply.send(result);
+    })
+    .detach();
 }

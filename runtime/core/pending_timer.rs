@@ -19,9 +19,6 @@ use std::time::Duration;
 
 use crate::clock;
 use crate::core::CoreRt;
-use crate::error::SpawnError;
-use crate::ids::CoreId;
-use crate::node::handle::NodeHandle;
 
 /// How long the timer is set for while no ask waits (it is reset before use).
 const IDLE: Duration = Duration::from_secs(3600);
@@ -55,11 +52,4 @@ pub(crate) async fn run_expiry(core: Rc<CoreRt>) {
         })
         .await;
     }
-}
-
-/// How many asks hold an entry in `core`'s pending table (waiting, or ended
-/// and not yet read). For tests that must see an entry freed.
-#[doc(hidden)]
-pub fn pending_asks(node: &NodeHandle, core: CoreId) -> Result<usize, SpawnError> {
-    node.run_on(core, || crate::core::with_current(|c| c.pending.borrow().len()).unwrap_or(0)).wait()
 }

@@ -21,11 +21,12 @@ use rkyv::util::AlignedVec;
 
 use super::pending::ForeignReply;
 
+use super::peers::connect_from;
 use super::route::Origin;
+use super::shared::{Command, CoreCommand};
 use super::CoreRt;
 use crate::clock;
 use crate::error::AskError;
-use crate::node::handle::{connect_from, Command, CoreCommand};
 use crate::transport::Delivered;
 
 /// How many bytes one ring may hand in per round before the others get a turn.

@@ -1,18 +1,16 @@
 //! The node as seen from any thread: [`NodeHandle`].
 //!
-//! Owns: the state a node's threads share ([`NodeShared`]: config, per-core
-//! signal, inbox and counters), the commands other threads send a core
-//! ([`Command`]; membership's work for the cores is typed, [`CoreCommand`], so
-//! the control thread never sends code), the
-//! process-wide list of running nodes (so an `ActorRef` used off-core finds its
-//! node), and [`Waiting`], the answer to a cross-thread request.
+//! Owns: [`NodeHandle`]'s methods: spawning, telling and asking from any
+//! thread, running code on a core, connecting, reading stats and the cluster
+//! view. What a node's threads share and the commands a core takes are
+//! `crate::core::shared`; the answers to cross-thread requests are
+//! `answers.rs`.
 //!
 //! Must never: touch a core's actors directly; everything goes through the
 //! core's inbox and runs on the core.
 
 use std::net::SocketAddr;
-use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use coremesh_wire::{AskExt, FrameHeader, FrameKind};
@@ -21,125 +19,21 @@ use rkyv::util::AlignedVec;
 use crate::actor::message::Message;
 use crate::actor::send::Handles;
 use crate::actor::Dispatch;
+use crate::cluster::membership::{ClusterState, Subscription, WaitTimeout};
 use crate::config::Config;
 use crate::core::frames::encode_into;
 use crate::core::pending::ForeignReply;
-use crate::core::CoreRt;
+use crate::core::shared::{Command, CoreShared, NodeShared, INBOX_COMMANDS_MAX};
 use crate::error::{AskError, ConnectError, SpawnError, TellError};
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
 use crate::node::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
-use crate::stats::{CoreStats, NodeStats};
-use crate::sync::flag::Flag;
-use crate::sync::inbox::Inbox;
+use crate::stats::NodeStats;
 use crate::sync::oneshot;
-use crate::sync::signal::CoreSignal;
-
-/// Code sent to run on a core.
-pub(crate) type CoreTask = Box<dyn FnOnce(&Rc<CoreRt>) + Send>;
-
-/// Commands a core takes from other threads.
-pub(crate) enum Command {
-    /// An encoded Tell or Ask frame for an actor on the core.
-    Frame { to_node: NodeId, bytes: AlignedVec<16>, reply: Option<ForeignReply> },
-    /// Code to run on the core: [`NodeHandle::run_on`] only (user code, and
-    /// the test hooks built on it); the runtime's own glue uses typed commands.
-    Run(CoreTask),
-    /// Membership's work for the core.
-    Core(CoreCommand),
-    /// [`NodeHandle::connect`]: dial `addr` from this core (core 0), then join
-    /// its cluster and have every other core dial the node.
-    Connect { addr: SocketAddr, reply: oneshot::Sender<Result<NodeId, ConnectError>> },
-    /// Stop every actor, then the core.
-    Shutdown,
-}
-
-/// What the membership asks of a worker core, as data rather than code: the
-/// control thread never sends a closure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CoreCommand {
-    /// The node is up and this node dials it (the lower node id dials; see
-    /// `transport`): open this core's link to it (`CoreRt::link`).
-    Dial(NodeId),
-    /// The node left or was declared down: drop this core's link to it, fail
-    /// its asks and tell monitors (`CoreRt::node_gone`).
-    NodeGone(NodeId),
-}
-
-/// What one core shares with other threads.
-pub(crate) struct CoreShared {
-    pub signal: CoreSignal,
-    pub inbox: Inbox<Command>,
-    pub stats: CoreStats,
-}
-
-/// What a node's threads share.
-pub(crate) struct NodeShared {
-    pub id: NodeId,
-    pub config: Config,
-    pub cores: Vec<CoreShared>,
-    pub max_payload_bytes: u32,
-    pub stopping: Flag,
-    /// Where this node's peers listen, learned from handshakes.
-    pub directory: crate::transport::directory::Directory,
-    /// The port each worker core listens on, in core order (set at start).
-    pub ports: Mutex<Vec<u16>>,
-    /// Remotely spawnable actor types and published names.
-    pub registry: crate::cluster::system::Registry,
-    /// Who is in the cluster, shared with the control thread.
-    pub membership: crate::cluster::membership::MembershipShared,
-}
-
-impl NodeShared {
-    /// The port each worker core listens on.
-    pub(crate) fn listen_ports(&self) -> Vec<u16> {
-        self.ports.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-}
-
-/// How many commands a core's inbox holds before `tell` from outside reports it full.
-pub(crate) const INBOX_COMMANDS_MAX: usize = 65_536;
 
 thread_local! {
     /// Archiving scratch for threads outside the runtime.
     static OUTSIDE_SCRATCH: std::cell::RefCell<crate::actor::message::Scratch> =
         std::cell::RefCell::new(crate::actor::message::Scratch::new());
-}
-
-static NODES: Mutex<Vec<Weak<NodeShared>>> = Mutex::new(Vec::new());
-
-pub(crate) fn register_node(shared: &Arc<NodeShared>) {
-    let mut nodes = NODES.lock().unwrap_or_else(PoisonError::into_inner);
-    nodes.retain(|w| w.strong_count() > 0);
-    nodes.push(Arc::downgrade(shared));
-}
-
-pub(crate) fn find_node(id: NodeId) -> Option<Arc<NodeShared>> {
-    let nodes = NODES.lock().unwrap_or_else(PoisonError::into_inner);
-    nodes.iter().filter_map(Weak::upgrade).find(|n| n.id == id)
-}
-
-/// [`Command::Connect`] on `core` (core 0): dial `addr`; once the handshake is
-/// done, tell the control thread to join the node's cluster and every other
-/// core to dial the node, then answer.
-pub(crate) fn connect_from(
-    core: &Rc<CoreRt>,
-    addr: SocketAddr,
-    reply: oneshot::Sender<Result<NodeId, ConnectError>>,
-) {
-    let core = core.clone();
-    glommio::spawn_local(async move {
-        let result =
-            crate::transport::connect(&core, addr).await.map_err(|e| ConnectError::Failed(e.to_string()));
-        if let Ok(node) = result {
-            let handle = NodeHandle::from_shared(core.shared().clone());
-            handle.shared.membership.report(crate::cluster::membership::ControlReport::Joined(addr));
-            for i in 1..handle.cores() {
-                handle.core_command(CoreId(i as u16), CoreCommand::Dial(node));
-            }
-        }
-        reply.send(result);
-    })
-    .detach();
 }
 
 /// A handle to a running node: `Send + Sync + Clone`, usable from any thread,
@@ -199,27 +93,6 @@ impl NodeHandle {
         c.inbox.push(cmd)?;
         c.signal.notify();
         Ok(())
-    }
-
-    /// Queues membership's `cmd` on worker `core`. It is never lost to a full
-    /// inbox: past the bound it is queued anyway (as shutdown is; there is at
-    /// most one per membership change and core), and that is logged with a
-    /// count. Returns `false` only when the node is stopping or has no such
-    /// core (nothing is queued then).
-    pub(crate) fn core_command(&self, core: CoreId, cmd: CoreCommand) -> bool {
-        if self.shared.stopping.is_set() {
-            return false;
-        }
-        let Some(c) = self.shared.cores.get(usize::from(core.0)) else { return false };
-        if let Err(refused) = c.inbox.push(Command::Core(cmd)) {
-            c.inbox.push_control(refused);
-            let past = self.shared.membership.note_command_past_bound();
-            if past.is_power_of_two() {
-                tracing::warn!(%core, past_bound = past, ?cmd, "core inbox full; membership command queued past its bound");
-            }
-        }
-        c.signal.notify();
-        true
     }
 
     /// Runs `f` on worker `core` and returns its result. Inside `f`,
@@ -439,5 +312,48 @@ impl NodeHandle {
     /// Whether shutdown has been requested.
     pub fn is_stopping(&self) -> bool {
         self.shared.stopping.is_set()
+    }
+}
+
+/// The cluster as this node sees it (`crate::cluster::membership`).
+impl NodeHandle {
+    /// The cluster as this node sees it now.
+    ///
+    /// ```no_run
+    /// # let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
+    /// for m in node.cluster_state().members {
+    ///     println!("{} at {} is {:?}", m.node, m.addr, m.status);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cluster_state(&self) -> ClusterState {
+        self.shared.membership.snapshot()
+    }
+
+    /// Blocks until `pred` holds for the cluster state (checked now and after
+    /// every change), or `timeout` passes: then the error carries the last view.
+    /// Call it from a plain thread, not from a worker core.
+    ///
+    /// ```no_run
+    /// # let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
+    /// use std::time::Duration;
+    /// let state = node.wait_for(|s| s.up_nodes().len() == 3, Duration::from_secs(5))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for(
+        &self,
+        pred: impl FnMut(&ClusterState) -> bool,
+        timeout: Duration,
+    ) -> Result<ClusterState, WaitTimeout> {
+        self.shared.membership.wait_for(pred, timeout)
+    }
+
+    /// Membership events: first a MemberUp for every other member that is up
+    /// now (so no member is missed between reading the state and subscribing),
+    /// then every MemberUp, MemberLeft and MemberDown as it happens. At most
+    /// [`SUBSCRIBER_EVENTS_MAX`](crate::membership::SUBSCRIBER_EVENTS_MAX) wait unread; past that, events are dropped and
+    /// the subscriber reads one [`MemberEvent::Lagged`](crate::MemberEvent::Lagged) in their place.
+    pub fn subscribe(&self) -> Subscription {
+        self.shared.membership.subscribe()
     }
 }

@@ -25,7 +25,7 @@ pub fn spawn<A: Dispatch>(actor: A) -> Result<ActorRef<A>, SpawnError> {
 
 /// The node of the calling worker core.
 pub fn node() -> Option<NodeHandle> {
-    crate::core::with_current(|c| c.node_handle())
+    crate::core::with_current(|c| NodeHandle::from_shared(c.shared().clone()))
 }
 
 /// The calling worker core's id, or `None` off-core.

@@ -8,6 +8,7 @@
 
 pub(crate) mod answers;
 pub(crate) mod handle;
+pub(crate) mod hooks;
 pub mod local;
 
 use std::ops::Deref;
@@ -21,10 +22,11 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::Config;
 use crate::core::service::{run_service, ServiceExit};
+use crate::core::shared::{register_node, CoreShared, NodeShared, INBOX_COMMANDS_MAX};
 use crate::core::CoreRt;
 use crate::error::NodeError;
 use crate::ids::{CoreId, NodeId};
-use crate::node::handle::{register_node, CoreShared, NodeHandle, NodeShared, INBOX_COMMANDS_MAX};
+use crate::node::handle::NodeHandle;
 use crate::stats::CoreStats;
 use crate::sync::flag::Flag;
 use crate::sync::inbox::Inbox;
@@ -83,7 +85,7 @@ impl Node {
     /// Starts the worker cores and the control thread.
     pub fn start(config: Config) -> Result<Node, NodeError> {
         // The type table every handshake sends: a build that contradicts itself stops here.
-        crate::actor::message::type_table()?;
+        let type_table = crate::actor::message::type_table()?;
         let cpus = config.worker_cpus().to_vec();
         let n = cpus.len();
         if config.control_shares_worker_cpu() {
@@ -108,6 +110,7 @@ impl Node {
         let id = random_node_id();
         let shared = Arc::new(NodeShared {
             id,
+            type_table,
             membership: crate::cluster::membership::MembershipShared::new(id),
             // At most 1 GiB (checked by the config), so it fits the wire's u32.
             max_payload_bytes: config.max_frame_bytes() as u32,

@@ -12,7 +12,7 @@
 
 use std::future::Future;
 
-use coremesh_wire::CheckedFrame;
+use coremesh_wire::{CheckedFrame, TypeTable};
 
 use super::directory::Directory;
 use super::Transport;
@@ -54,6 +54,8 @@ pub(crate) trait Host: 'static {
     fn directory(&self) -> &Directory;
     /// The port each of this node's cores listens on, in core order.
     fn listen_ports(&self) -> Vec<u16>;
+    /// This build's message types, sent in every Hello.
+    fn type_table(&self) -> &'static TypeTable;
     /// The largest payload a frame may carry.
     fn max_payload_bytes(&self) -> u32;
     /// Whether the node is shutting down (a closed connection is then no news).

@@ -177,7 +177,7 @@ fn local_info<H: Host>(host: &H, target_core: u16) -> LocalInfo {
         target_core,
         // The frame format fingerprint goes into every Hello by itself; the table
         // is this build's message types, checked when the node started.
-        type_table: crate::actor::message::type_table().expect("checked by Node::start").clone(),
+        type_table: host.type_table().clone(),
         cluster: config.cluster().to_string(),
         advert: encode_advert(config.listen().ip(), &host.listen_ports()),
     }

@@ -16,19 +16,8 @@ use std::sync::OnceLock;
 use coremesh_wire::{TypeEntry, TypeTable, TypeTableError, MAX_TYPE_TABLE_ENTRIES};
 
 use super::Message;
-
-/// One declared message type, as the registry holds it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MessageType {
-    /// The stable name ([`Message::NAME`]).
-    pub name: &'static str,
-    /// [`Message::TYPE_ID`].
-    pub type_id: u64,
-    /// [`Message::FINGERPRINT`].
-    pub fingerprint: u64,
-    /// Where it was declared: the module path and the Rust type, for error messages.
-    pub rust_type: &'static str,
-}
+pub use crate::error::SchemaError;
+pub use crate::ids::MessageType;
 
 impl MessageType {
     /// The registry entry of `M`, declared as `rust_type`.
@@ -45,38 +34,6 @@ impl MessageType {
 /// declared alike in two places is in it twice).
 #[linkme::distributed_slice]
 pub static MESSAGE_TYPES: [MessageType];
-
-/// Why this build's message types do not make a type table; `Node::start` fails with it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SchemaError {
-    /// Two declarations in this build give one type id different fingerprints.
-    #[error(
-        "message type `{}` (type id {:#018x}) is declared twice in this build with different \
-         schemas: as {} (fingerprint {:#018x}) and as {} (fingerprint {:#018x}); declare it once, \
-         or give one of them another stable name",
-        first.name, first.type_id, first.rust_type, first.fingerprint, second.rust_type, second.fingerprint
-    )]
-    Conflict {
-        /// One declaration.
-        first: MessageType,
-        /// The other (same type id).
-        second: MessageType,
-    },
-    /// A stable name whose type id is 0, which frames without a message use.
-    #[error("message type `{}` ({}) has type id 0, which is reserved; choose another stable name", message.name, message.rust_type)]
-    ReservedTypeId {
-        /// The declaration.
-        message: MessageType,
-    },
-    /// More message types than a Hello carries.
-    #[error("this build declares {count} message types; a handshake carries at most {max}")]
-    TooMany {
-        /// Distinct type ids declared.
-        count: usize,
-        /// `MAX_TYPE_TABLE_ENTRIES`.
-        max: usize,
-    },
-}
 
 /// This build's type table: every registered message type, checked. Built on first
 /// use and kept; the same answer every time.

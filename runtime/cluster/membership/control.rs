@@ -22,8 +22,8 @@ use rand::SeedableRng;
 use super::identity::GossipId;
 use super::machine::{Effects, Membership, Settings, Timer, LEAVE_WAIT};
 use super::{ControlReport, Member};
+use crate::core::shared::{CoreCommand, NodeShared};
 use crate::ids::{CoreId, NodeId};
-use crate::node::handle::{CoreCommand, NodeHandle, NodeShared};
 use crate::transport::directory::PeerRecord;
 
 /// The longest the loop sleeps, so reports from worker cores wait no longer.
@@ -80,7 +80,6 @@ impl Ord for Due {
 /// The world as the machine's effects reach it.
 struct Io {
     shared: Arc<NodeShared>,
-    handle: NodeHandle,
     socket: UdpSocket,
     /// The time the machine was called with: timers count from it.
     now: Instant,
@@ -126,8 +125,8 @@ impl Effects for Io {
     }
 
     fn core_command(&mut self, cmd: CoreCommand) {
-        for core in 0..self.handle.cores() {
-            self.handle.core_command(CoreId(core as u16), cmd);
+        for core in 0..self.shared.cores.len() {
+            self.shared.core_command(CoreId(core as u16), cmd);
         }
     }
 
@@ -173,14 +172,7 @@ impl Control {
         let mut machine = Membership::new(me, &settings, rng)?;
         socket.set_read_timeout(Some(MAX_SLEEP)).map_err(|e| e.to_string())?;
         let now = crate::clock::now();
-        let mut io = Io {
-            handle: NodeHandle::from_shared(shared.clone()),
-            shared,
-            socket,
-            now,
-            timers: BinaryHeap::new(),
-            next_seq: 0,
-        };
+        let mut io = Io { shared, socket, now, timers: BinaryHeap::new(), next_seq: 0 };
         machine.start(now, &mut io);
         Ok(Control { machine, io, reports })
     }

@@ -27,8 +27,8 @@ use foca::{AccumulatingRuntime, Foca, Member as FocaMember, OwnedNotification, P
 use super::envelope::{Envelope, Kind, Refused};
 use super::identity::GossipId;
 use super::{step, ControlReport, Member, MemberStatus, Step};
+use crate::core::shared::CoreCommand;
 use crate::ids::NodeId;
-use crate::node::handle::CoreCommand;
 use crate::transport::PeerReport;
 
 /// How long a node that closed a connection has to answer a probe.

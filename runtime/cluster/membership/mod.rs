@@ -43,7 +43,6 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use crate::ids::NodeId;
-use crate::node::handle::NodeHandle;
 use crate::transport::PeerReport;
 
 /// Where a member stands.
@@ -188,7 +187,7 @@ pub(crate) struct MembershipShared {
     subscribers: Mutex<Vec<Weak<EventQueue>>>,
     to_control: Mutex<ToControl>,
     /// How many membership commands were queued past a full core inbox
-    /// (`NodeHandle::core_command`), for its rate-limited log.
+    /// (`NodeShared::core_command`), for its rate-limited log.
     commands_past_bound: Mutex<u64>,
 }
 
@@ -279,7 +278,7 @@ impl MembershipShared {
         *n
     }
 
-    fn wait_for(
+    pub(crate) fn wait_for(
         &self,
         mut pred: impl FnMut(&ClusterState) -> bool,
         timeout: Duration,
@@ -299,7 +298,7 @@ impl MembershipShared {
         }
     }
 
-    fn subscribe(&self) -> Subscription {
+    pub(crate) fn subscribe(&self) -> Subscription {
         let queue = EventQueue::new(SUBSCRIBER_EVENTS_MAX);
         // Under the state lock, so no event falls between the replay and the
         // live ones.
@@ -321,48 +320,6 @@ impl Drop for MembershipShared {
                 q.close();
             }
         }
-    }
-}
-
-impl NodeHandle {
-    /// The cluster as this node sees it now.
-    ///
-    /// ```no_run
-    /// # let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
-    /// for m in node.cluster_state().members {
-    ///     println!("{} at {} is {:?}", m.node, m.addr, m.status);
-    /// }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn cluster_state(&self) -> ClusterState {
-        self.shared().membership.snapshot()
-    }
-
-    /// Blocks until `pred` holds for the cluster state (checked now and after
-    /// every change), or `timeout` passes: then the error carries the last view.
-    /// Call it from a plain thread, not from a worker core.
-    ///
-    /// ```no_run
-    /// # let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
-    /// use std::time::Duration;
-    /// let state = node.wait_for(|s| s.up_nodes().len() == 3, Duration::from_secs(5))?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn wait_for(
-        &self,
-        pred: impl FnMut(&ClusterState) -> bool,
-        timeout: Duration,
-    ) -> Result<ClusterState, WaitTimeout> {
-        self.shared().membership.wait_for(pred, timeout)
-    }
-
-    /// Membership events: first a MemberUp for every other member that is up
-    /// now (so no member is missed between reading the state and subscribing),
-    /// then every MemberUp, MemberLeft and MemberDown as it happens. At most
-    /// [`SUBSCRIBER_EVENTS_MAX`] wait unread; past that, events are dropped and
-    /// the subscriber reads one [`MemberEvent::Lagged`] in their place.
-    pub fn subscribe(&self) -> Subscription {
-        self.shared().membership.subscribe()
     }
 }
 

@@ -102,7 +102,7 @@ fn a_full_report_queue_drops_reports_without_waiting_and_counts_them_on_the_core
 
 #[test]
 fn a_membership_command_meeting_a_full_inbox_is_queued_past_the_bound_and_counted() {
-    use crate::node::handle::{Command, CoreCommand, INBOX_COMMANDS_MAX};
+    use crate::core::shared::{Command, CoreCommand, INBOX_COMMANDS_MAX};
     let config = crate::Config::builder()
         .env_source(|_| None)
         .cores([0])
@@ -123,7 +123,7 @@ fn a_membership_command_meeting_a_full_inbox_is_queued_past_the_bound_and_counte
     let filled =
         (0..=INBOX_COMMANDS_MAX).take_while(|_| inbox.push(Command::Run(Box::new(|_| ()))).is_ok()).count();
     assert_eq!(filled, INBOX_COMMANDS_MAX, "the inbox is full");
-    assert!(handle.core_command(CoreId(0), CoreCommand::NodeGone(NodeId(99))), "queued anyway");
+    assert!(handle.shared().core_command(CoreId(0), CoreCommand::NodeGone(NodeId(99))), "queued anyway");
     assert_eq!(*handle.shared().membership.commands_past_bound.lock().unwrap(), 1);
     // The core works through everything in order, the command included.
     let (done_tx, done) = mpsc::channel();

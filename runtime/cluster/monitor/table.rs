@@ -14,12 +14,7 @@ use std::collections::{HashMap, HashSet};
 use super::DownReason;
 use crate::ids::{ActorId, CoreId, NodeId};
 
-/// A monitor (one way, reports) or a link (both ways, stops unless trapped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Kind {
-    Monitor,
-    Link,
-}
+pub(crate) use crate::actor::down::Kind;
 
 /// What the caller must do after an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
