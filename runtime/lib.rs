@@ -3,47 +3,80 @@
 //! A thread-per-core, shared-nothing distributed actor runtime for Linux.
 //!
 //! ```text
-//!  node (one OS process)
-//!  ┌──────────────────────────────────────────────┐
-//!  │ core 0: glommio executor pinned to a CPU     │
-//!  │   actors · mailboxes · pending asks · timers │
-//!  │        ▲  SPSC byte rings [target][source]   │
-//!  │        ▼                                     │
-//!  │ core 1 …                                     │
-//!  │ control thread (pinned): membership, later   │
-//!  └──────────────────────────────────────────────┘
+//!  node A (one OS process)                                 node B
+//!  ┌────────────────────────────────────────────────┐     ┌──────────────┐
+//!  │ core 0: glommio executor pinned to a CPU       │ TCP │ core 0       │
+//!  │   actors · mailboxes · pending asks · timers   │◄═══►│   …          │
+//!  │   links to B, C (io_uring sockets, Tick frames)│     │              │
+//!  │        ▲  SPSC byte rings [target][source]     │     │              │
+//!  │        ▼                                       │     │              │
+//!  │ core 1 …   links to B, C                       │◄═══►│ core 1 …     │
+//!  │ control thread (pinned): SWIM membership (UDP) │◄───►│ control      │
+//!  └────────────────────────────────────────────────┘     └──────────────┘
 //! ```
 //!
-//! ## The life of one message
+//! ## Layout: one folder per part
 //!
-//! 1. `r.tell(Add { n: 1 })` on a worker core archives `Add` with rkyv straight
-//!    behind a 32-byte coremesh-wire frame header (see `wire/FORMAT.md`):
-//!    - target on this core: into the target's mailbox buffer, no other copy;
-//!    - target on another core: into a scratch buffer, then copied once into the
-//!      SPSC ring `[target][this core]`; the ring is published when the core runs
-//!      out of ready work (or a quarter of the ring is pending), and a parked
-//!      target core is woken;
-//!    - target on another node: into this core's link to that node (one TCP
-//!      connection per core and peer, io_uring sockets); the link's writer sends
-//!      everything queued in one `write` once the core has run its ready tasks.
-//! 2. On the target core, a frame from a ring or a socket goes straight to its
-//!    actor's handler when the actor is idle with an empty mailbox: the handler
-//!    reads `&Archived<M>` where the frame lies (ring or receive buffer; bytes
-//!    from the network are checked by the decoder, then validated with rkyv's
-//!    checked access for `M` before the handler sees them). A busy actor's frames
-//!    are copied once into its mailbox, which its task later swaps out whole.
-//! 3. An ask registers a correlation id and its deadline in the asking core's
-//!    pending table; the reply comes back as a Reply frame (same core: archived
-//!    directly into the pending entry) and completes the ask's future. One
-//!    timer task per core ends the asks whose deadline passes first; no ask
-//!    arms a timer of its own.
+//! | part | owns | must never |
+//! | --- | --- | --- |
+//! | `actor/` | [`Actor`], [`Handler`], [`Ctx`], tell/ask on [`ActorRef`], the handler glue (`glue.rs`: checked frame → `&Archived<M>`), messages and their schema, the down messages | decode on the sync path, or run two messages of one actor at once |
+//! | `core/` | one worker core: actor table, mailboxes, the pending-reply table (sans-IO), **the one routing function** (`route.rs`), the service task, the state a node's threads share (`shared.rs`) | share anything with another core except through `sync/` |
+//! | `transport/` | links to peers: dial/accept, handshake driver, reader/writer, heartbeats (Tick frames), the connection rules (`rules.rs`, sans-IO); sees its core only through the `Host` trait | name actors, the handler glue, the system actor or membership |
+//! | `cluster/` | membership (`membership/machine.rs`, sans-IO, driven by the control thread), monitors and links (the per-core watch table, sans-IO), the system actor (remote spawn, lookup, watch requests); later supervision, registry, groups, virtual actors | be on the path of an ordinary message |
+//! | `node/` | [`Node`] start and shutdown, [`NodeHandle`] (the node from any thread), the answers of cross-thread requests | touch a core's actors except through its inbox |
+//! | `config/` | [`Config`], the builder and the `COREMESH_*` environment | fall back silently on a bad value |
+//! | `sync/` | the primitives threads share (rings, signal, inbox, one-shot, counters) and the one-core waiter list | be bypassed: atomics live only here |
+//! | leaves | `clock.rs` (the only clock reads), `ids.rs` (names of nodes, cores, actors, message types), `error.rs`, `stats.rs` | depend on any part |
 //!
-//! Same-core and cross-core sends take the same frame format and the same
-//! dispatch code (`core::frames`, and the handler glue in `actor::glue`).
+//! The parts depend on each other in this order, lower on higher never:
+//! leaves → `sync/`, `config/` → `transport/` → `core/` and `actor/` →
+//! `cluster/` → `node/`. Three cycles remain, named here because each is the
+//! shape of the thing and not an accident:
+//! - **`actor/` ⇄ `core/`**: the actor API is the front of the per-core
+//!   runtime ([`Ctx`] and `ActorRef::tell` call the core; the core runs
+//!   handlers through `actor/glue.rs`), as glommio's task API is its executor's.
+//! - **`actor/` ⇄ `node/`**: [`Ctx::node`] hands out the node's handle, and an
+//!   [`ActorRef`] used off-core goes through its node's inbox; the node spawns
+//!   actors.
+//! - **`core/` ⇄ `cluster/`**: the per-core parts of the cluster live on the
+//!   core (the watch table, the retry queue of watch messages, the system
+//!   actor), and the core calls them at three points: an actor stops, a node is
+//!   gone, a connection is made (the control thread hears of it); the state the
+//!   node's threads share carries the membership view and the name registry.
+//!
+//! ## The life of one remote ask
+//!
+//! 1. `r.ask(Ping { n })` on core i of node A registers a correlation id and
+//!    its deadline in core i's pending table (`core/pending.rs`; at most
+//!    `COREMESH_INFLIGHT_ASKS_MAX`), then `CoreRt::send` asks the routing
+//!    decision `CoreRt::hop` (`core/route.rs`) where the target lives: another
+//!    node, so `Ping` is archived with rkyv straight into core i's link to B,
+//!    behind a 32-byte header and the ask extension (deadline, way back; see
+//!    `wire/FORMAT.md`). Same core: into the target's mailbox; another core:
+//!    into scratch, then copied once into the SPSC ring `[target][i]`.
+//! 2. The link's writer (`transport/conn.rs`) sends everything queued in one
+//!    `write` once the core has run its ready tasks.
+//! 3. On B, the reader of that connection checks each frame with the network
+//!    decoder, takes Tick frames itself, and hands every other frame to its
+//!    core through the `Host` frame sink: `CoreRt::route_frame` routes it
+//!    with the same `hop` — onward to another core's ring (still marked
+//!    untrusted), or here: an idle actor's sync handler reads `&Archived<Ping>`
+//!    where the frame lies in the receive buffer, after rkyv validated it for
+//!    that type (`actor/glue.rs`); a busy actor's frames are copied once into
+//!    its mailbox.
+//! 4. The handler's return value is the reply: `CoreRt::send_reply` archives
+//!    it into B's link to A as a Reply frame with the same correlation id
+//!    (same core: straight into the pending entry). A's reader routes it the
+//!    same way to core i's pending table, which completes the ask's future.
+//!    One timer task per core ends the asks whose deadline passes first.
+//!
+//! Every frame, whatever made it (a send, a reply, an error reply built by
+//! coremesh-wire's `reply_error_frame`, an outside thread, a socket, a ring),
+//! passes `CoreRt::hop`; no code writes a frame's byte offsets by hand.
 //!
 //! ## Why
 //! - **Mailboxes hold archived bytes**: the bytes a handler reads are the bytes
-//!   that were sent, locally and (soon) from the network: one path to make fast.
+//!   that were sent, locally and from the network: one path to make fast.
 //! - **SPSC, not MPSC, between cores**: each ring has one writer and one reader,
 //!   so it needs no atomic read-modify-write, only two cache-padded indices.
 //!   Nested cross-core asks must not form a cycle of cores all waiting on each
@@ -94,8 +127,16 @@
 //!     node) are never lost to a full core inbox: they are queued past its bound
 //!     (at most one per membership change and core) and logged with a count
 //!     (`shared_tests.rs::a_membership_command_meeting_a_full_inbox_*`).
+//! - Replies are bounded too: a reply or error reply to a peer may overrun its
+//!   link's bound (4 MiB) by one bound again, since the ask was accepted
+//!   already; past that the peer reads nothing back, and its connection is
+//!   closed as too slow (`slow_links_closed`;
+//!   `tests/remote_bad_input.rs::a_peer_that_never_reads_its_replies_*`). A
+//!   reply with no way back (a core or node the ask named that does not
+//!   exist) is dropped and counted (`replies_dropped`;
+//!   `an_ask_whose_way_back_names_a_core_this_node_lacks_kills_nothing`).
 //! - No allocation per message on the same-core and cross-core tell paths once
-//!   warm (`tests/alloc_free.rs`).
+//!   warm, nor on a remote tell (`tests/alloc_free.rs`).
 //! - Not promised: order across different senders; delivery of a tell to an
 //!   actor on another core that stopped meanwhile (it is counted as a dead
 //!   letter there). A full mailbox holds back the ring it is fed from (head of
@@ -252,10 +293,18 @@
 //!   both declare with different fingerprints refuses a peer; the frame format
 //!   is one fingerprint of its own ([`FORMAT_HASH`]).
 //! - Connection heartbeats run on the worker cores, not the control core:
-//!   each core ticks its peers over its own connections and judges their
-//!   silence, since only the core that owns a connection sees what arrives on
-//!   it; the control thread runs SWIM and turns a core's verdict into the
-//!   node's declaration of down.
+//!   each core ticks its peers over its own connections (a Tick frame kind,
+//!   taken by transport) and judges their silence, since only the core that
+//!   owns a connection sees what arrives on it; the control thread runs SWIM
+//!   and turns a core's verdict into the node's declaration of down.
+//! - The state a node's threads share (`NodeShared`) and the commands a core
+//!   takes live in `core/shared.rs`, not `node/`: the cores read them, and
+//!   the node only builds them; so `core/` does not depend on `node/`.
+//! - `sync/` also holds one single-thread primitive (`waiters.rs`), shared by
+//!   transport and the core; `stats.rs` is a leaf, since every part counts.
+//! - The fixture process `coremesh-node` lives in `tests/fixture/`, its
+//!   protocol declared once (`tests/fixture/echoer.rs`) for the binary and the
+//!   tests that talk to it.
 //!
 //! ## Example
 //! ```no_run
