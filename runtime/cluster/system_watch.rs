@@ -13,8 +13,8 @@
 use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::actor::ctx::Ctx;
-use crate::actor::Handler;
 use crate::actor::down::{DownReason, Kind};
+use crate::actor::Handler;
 use crate::cluster::system::SystemActor;
 use crate::ids::ActorId;
 
