@@ -137,6 +137,11 @@
 //!   `an_ask_whose_way_back_names_a_core_this_node_lacks_kills_nothing`).
 //! - No allocation per message on the same-core and cross-core tell paths once
 //!   warm, nor on a remote tell (`tests/alloc_free.rs`).
+//! - A panic in an actor's code (a sync or async handler, `started`,
+//!   `stopping`, `stopped`) stops that actor only, with
+//!   [`StopReason::Panicked`]; its watchers hear `Panicked` (a hook's panic
+//!   names the hook, type id 0) and its core runs on
+//!   (`tests/failures.rs::a_panic_in_started_or_stopping_*`).
 //! - Not promised: order across different senders; delivery of a tell to an
 //!   actor on another core that stopped meanwhile (it is counted as a dead
 //!   letter there). A full mailbox holds back the ring it is fed from (head of

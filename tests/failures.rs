@@ -164,3 +164,92 @@ fn outside_tells_to_a_full_mailbox_wait_and_none_is_lost() {
     assert_eq!(node.stats().total().dead_letters, 0);
     node.shutdown().unwrap();
 }
+
+/// Panics in its `started` hook once `go` is set (at most 5 s later), or in
+/// `stopping` once told to stop.
+struct Fragile {
+    in_started: bool,
+    go: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+impl coremesh::Actor for Fragile {
+    async fn started(&mut self, _ctx: &mut coremesh::Ctx<Self>) -> Result<(), coremesh::InitError> {
+        if self.in_started {
+            let deadline = std::time::Instant::now() + 5 * SECOND;
+            while !self.go.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+            panic!("fragile start");
+        }
+        Ok(())
+    }
+    fn stopping(&mut self, _ctx: &mut coremesh::Ctx<Self>) {
+        if !self.in_started {
+            panic!("fragile stop");
+        }
+    }
+}
+impl coremesh::Handler<Stop> for Fragile {
+    type Reply = ();
+    fn handle(&mut self, _msg: &ArchivedStop, ctx: &mut coremesh::Ctx<Self>) {
+        ctx.stop();
+    }
+}
+coremesh::handlers!(Fragile: Stop);
+
+/// Spawns a `Fragile` on its own core, monitors it, and passes on its ref and
+/// what it hears.
+struct FragileWatcher {
+    in_started: bool,
+    go: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    refs: std::sync::mpsc::Sender<ActorRef<Fragile>>,
+    downs: std::sync::mpsc::Sender<coremesh::DownReason>,
+}
+impl coremesh::Actor for FragileWatcher {
+    async fn started(&mut self, ctx: &mut coremesh::Ctx<Self>) -> Result<(), coremesh::InitError> {
+        let f = ctx.spawn(Fragile { in_started: self.in_started, go: self.go.clone() });
+        ctx.monitor(&f);
+        let _ = self.refs.send(f);
+        Ok(())
+    }
+}
+impl coremesh::Handler<coremesh::ActorDown> for FragileWatcher {
+    type Reply = ();
+    fn handle(&mut self, msg: &coremesh::ArchivedActorDown, _ctx: &mut coremesh::Ctx<Self>) {
+        let _ = self.downs.send(msg.reason.to_native());
+    }
+}
+coremesh::handlers!(FragileWatcher: coremesh::ActorDown);
+
+#[test]
+fn a_panic_in_started_or_stopping_stops_that_actor_only_and_its_watchers_hear_panicked() {
+    // Regression: a panic in an actor's async `started` killed its worker
+    // core (no report to watchers, and the core never ran again).
+    let node = node();
+    for (in_started, hook) in [(true, "in started: fragile start"), (false, "in stopping: fragile stop")] {
+        let (refs, fragile) = std::sync::mpsc::channel();
+        let (downs, heard) = std::sync::mpsc::channel();
+        let go = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = FragileWatcher { in_started, go: go.clone(), refs, downs };
+        node.spawn_on(CoreId(0), move || watcher).wait().expect("spawn the watcher");
+        let fragile = fragile.recv_timeout(5 * SECOND).expect("the watcher spawned its child");
+        // The monitor is in place before the panic (else the watcher hears NoActor).
+        let watched = || coremesh::__private::watchers_of(&node.handle(), fragile.id()) == Ok(1);
+        assert!(wait_until(5 * SECOND, watched), "{hook}: the monitor never reached the child's core");
+        go.store(true, Ordering::SeqCst);
+        if !in_started {
+            node.tell(&fragile, Stop).expect("tell stop");
+        }
+        match heard.recv_timeout(10 * SECOND).expect("the watcher heard of the panic") {
+            coremesh::DownReason::Panicked { message, type_id } => {
+                assert_eq!(message, hook);
+                assert_eq!(type_id, 0, "no message was being handled");
+            }
+            other => panic!("{hook}: heard {other:?}, not Panicked"),
+        }
+        // The core lives on: a new actor there answers.
+        let hooks = hooks();
+        let r = counter_on(&node, 0, &hooks);
+        assert_eq!(node.ask(&r, Add { n: 2 }).timeout(5 * SECOND).wait(), Ok(2), "{hook}: core 0 still runs");
+    }
+    node.shutdown().expect("clean shutdown");
+}

@@ -29,9 +29,10 @@ pub enum DownReason {
     Normal,
     /// A handler panicked.
     Panicked {
-        /// The panic's message.
+        /// The panic's message; a panic in a hook says which (`in started: …`,
+        /// `in stopping: …`, `in stopped: …`).
         message: String,
-        /// The type id of the message being handled.
+        /// The type id of the message being handled; 0 for a panic in a hook.
         type_id: u64,
     },
     /// Its `started` hook returned an error.

@@ -33,9 +33,10 @@ pub enum StopReason {
     InitTimeout,
     /// A handler panicked; the message that was being handled is named.
     Panicked {
-        /// The panic's message.
+        /// The panic's message; a panic in a hook says which (`in started: …`,
+        /// `in stopping: …`, `in stopped: …`).
         message: String,
-        /// The type id of the message being handled.
+        /// The type id of the message being handled; 0 for a panic in a hook.
         type_id: u64,
     },
     /// The node is shutting down.

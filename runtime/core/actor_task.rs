@@ -38,25 +38,31 @@ pub(crate) async fn run_actor<A: Dispatch>(cell: Rc<ActorCell<A>>, core: Rc<Core
     let init = {
         let mut guard = cell.state.borrow_mut();
         let st = &mut *guard;
-        async { Some(st.actor.started(&mut st.ctx).await) }
+        // A panic in `started` stops this actor only, never its core.
+        AssertUnwindSafe(async { Some(st.actor.started(&mut st.ctx).await) })
+            .catch_unwind()
             .or(async {
                 glommio::timer::sleep(init_timeout).await;
-                None
+                Ok(None)
             })
             .await
     };
     let reason = match init {
-        Some(Ok(())) => {
+        Ok(Some(Ok(()))) => {
             cell.ready.set(true);
             let reason = message_loop(&cell, &core).await;
             cell.ready.set(false);
             let mut guard = cell.state.borrow_mut();
             let st = &mut *guard;
-            st.actor.stopping(&mut st.ctx);
-            reason
+            match catch_unwind(AssertUnwindSafe(|| st.actor.stopping(&mut st.ctx))) {
+                Ok(()) => reason,
+                // A failure in its last words is a failure: linked actors hear of it.
+                Err(p) => hook_panicked("stopping", &*p),
+            }
         }
-        Some(Err(e)) => StopReason::InitFailed(e.to_string()),
-        None => StopReason::InitTimeout,
+        Ok(Some(Err(e))) => StopReason::InitFailed(e.to_string()),
+        Ok(None) => StopReason::InitTimeout,
+        Err(p) => hook_panicked("started", &*p),
     };
     cell.ready.set(false);
     let left = cell.mailbox.borrow_mut().close();
@@ -66,7 +72,19 @@ pub(crate) async fn run_actor<A: Dispatch>(cell: Rc<ActorCell<A>>, core: Rc<Core
     if let StopReason::Panicked { message, type_id } = &reason {
         tracing::error!(actor = %me.id(), type_id = format_args!("{type_id:#018x}"), %message, "handler panicked; actor stopped");
     }
-    cell.state.borrow_mut().actor.stopped(&reason);
+    let stopped = catch_unwind(AssertUnwindSafe(|| cell.state.borrow_mut().actor.stopped(&reason)));
+    if let Err(p) = stopped {
+        // Its watchers were told already; the core goes on.
+        let StopReason::Panicked { message, .. } = hook_panicked("stopped", &*p) else { return };
+        tracing::error!(actor = %me.id(), %message, "stopped hook panicked");
+    }
+}
+
+/// The stop reason of an actor whose `hook` (started, stopping, stopped)
+/// panicked: `Panicked`, with no message type (type id 0).
+#[cold]
+fn hook_panicked(hook: &str, p: &(dyn std::any::Any + Send)) -> StopReason {
+    StopReason::Panicked { message: format!("in {hook}: {}", super::cell::panic_message(p)), type_id: 0 }
 }
 
 /// How a run of sync handlers over a batch ended.
