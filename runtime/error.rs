@@ -165,6 +165,13 @@ pub enum SpawnError {
     /// unregistered type, arguments that failed validation, a lost connection).
     #[error("remote spawn failed: {0}")]
     Remote(String),
+    /// No answer from the core within the wait's timeout; the request may
+    /// still run there.
+    #[error("no answer from the core within {waited:?}; the request may still run")]
+    Timeout {
+        /// How long the caller waited.
+        waited: std::time::Duration,
+    },
 }
 
 /// Why a node did not start, or did not stop cleanly.
@@ -242,6 +249,12 @@ pub enum ConnectError {
     /// The node has shut down.
     #[error("the node has shut down")]
     NodeStopped,
+    /// No answer within the wait's timeout; the connection may still be made.
+    #[error("no answer from the connecting core within {waited:?}")]
+    Timeout {
+        /// How long the caller waited.
+        waited: std::time::Duration,
+    },
 }
 
 /// Why this build's message types do not make a type table; `Node::start` fails with it.

@@ -137,6 +137,11 @@
 //!   `an_ask_whose_way_back_names_a_core_this_node_lacks_kills_nothing`).
 //! - No allocation per message on the same-core and cross-core tell paths once
 //!   warm, nor on a remote tell (`tests/alloc_free.rs`).
+//! - Every blocking `wait()` of the API ends: [`Waiting::wait`] (`run_on`,
+//!   `spawn_on`, `connect`) gives up at its [`Waiting::timeout`] (by default
+//!   `COREMESH_ASK_TIMEOUT_MS`; for `connect`, plus the connection timeout)
+//!   with `SpawnError::Timeout` / `ConnectError::Timeout`, and an ask's wait at
+//!   the ask's timeout (`tests/failures.rs::a_blocking_wait_gives_up_at_its_timeout`).
 //! - A panic in an actor's code (a sync or async handler, `started`,
 //!   `stopping`, `stopped`) stops that actor only, with
 //!   [`StopReason::Panicked`]; its watchers hear `Panicked` (a hook's panic
@@ -374,7 +379,7 @@ pub use coremesh_wire::rkyv;
 pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use membership::{ClusterState, Member, MemberEvent, MemberStatus, Subscription, WaitTimeout};
-pub use node::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
+pub use node::answers::{ForeignAsk, Lookup, RemoteSpawning, TimedOut, Waiting};
 pub use node::handle::NodeHandle;
 pub use node::Node;
 pub use stats::NodeStats;

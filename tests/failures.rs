@@ -253,3 +253,17 @@ fn a_panic_in_started_or_stopping_stops_that_actor_only_and_its_watchers_hear_pa
     }
     node.shutdown().expect("clean shutdown");
 }
+
+#[test]
+fn a_blocking_wait_gives_up_at_its_timeout() {
+    // Every blocking wait has a timeout: by default the node's ask timeout.
+    let node = node();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let slow = node.run_on(CoreId(0), move || held.recv_timeout(10 * SECOND).is_ok());
+    let waited = Duration::from_millis(50);
+    assert_eq!(slow.timeout(waited).wait(), Err(coremesh::SpawnError::Timeout { waited }));
+    release.send(()).expect("the closure still waits");
+    // The core went on: the next request is answered.
+    assert_eq!(node.run_on(CoreId(0), || 7).wait(), Ok(7));
+    node.shutdown().expect("clean shutdown");
+}

@@ -22,37 +22,68 @@ use crate::ids::{ActorId, ActorRef};
 use crate::node::handle::NodeHandle;
 use crate::sync::oneshot::{self, RecvError};
 
+/// An error that can say "no answer within this long" (for [`Waiting::wait`]).
+pub trait TimedOut {
+    /// The error for a wait that gave up after `waited`.
+    fn timed_out(waited: Duration) -> Self;
+}
+
+impl TimedOut for SpawnError {
+    fn timed_out(waited: Duration) -> Self {
+        SpawnError::Timeout { waited }
+    }
+}
+
+impl TimedOut for crate::error::ConnectError {
+    fn timed_out(waited: Duration) -> Self {
+        crate::error::ConnectError::Timeout { waited }
+    }
+}
+
 /// The answer to a request made from outside a core: await it (the future is
-/// `Send`) or block on it with [`Waiting::wait`].
+/// `Send`) or block on it with [`Waiting::wait`], which gives up after its
+/// timeout ([`Waiting::timeout`]; by default the node's `COREMESH_ASK_TIMEOUT_MS`,
+/// or for `connect` the handshake's own deadline plus that).
 pub struct Waiting<T, E> {
     rx: Option<oneshot::Receiver<Result<T, E>>>,
     error: Option<E>,
     closed: Option<E>,
+    timeout: Duration,
 }
 
-impl<T, E: Clone> Waiting<T, E> {
-    pub(crate) fn new(rx: oneshot::Receiver<Result<T, E>>, closed: E) -> Self {
-        Waiting { rx: Some(rx), error: None, closed: Some(closed) }
+impl<T, E: Clone + TimedOut> Waiting<T, E> {
+    pub(crate) fn new(rx: oneshot::Receiver<Result<T, E>>, closed: E, timeout: Duration) -> Self {
+        Waiting { rx: Some(rx), error: None, closed: Some(closed), timeout }
     }
 
     pub(crate) fn failed(e: E) -> Self {
-        Waiting { rx: None, error: Some(e), closed: None }
+        Waiting { rx: None, error: Some(e), closed: None, timeout: Duration::ZERO }
     }
 
-    /// Blocks this thread until the answer comes. Never call it on a worker core.
+    /// How long [`Waiting::wait`] waits for the answer before it gives up with
+    /// the error's `Timeout` (the request may still run on its core).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Blocks this thread until the answer comes, or its timeout passes. Never
+    /// call it on a worker core.
     pub fn wait(mut self) -> Result<T, E> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         let closed = self.closed.take();
-        match self.rx.take().map(|rx| rx.wait_until(None)) {
+        let deadline = clock::now().checked_add(self.timeout);
+        match self.rx.take().map(|rx| rx.wait_until(deadline)) {
             Some(Ok(v)) => v,
+            Some(Err(RecvError::Timeout)) => Err(E::timed_out(self.timeout)),
             _ => Err(closed.expect("a waiting request has its error")),
         }
     }
 }
 
-impl<T, E: Clone + Unpin> Future for Waiting<T, E> {
+impl<T, E: Clone + Unpin + TimedOut> Future for Waiting<T, E> {
     type Output = Result<T, E>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Some(e) = self.error.take() {

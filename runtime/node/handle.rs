@@ -95,6 +95,16 @@ impl NodeHandle {
         Ok(())
     }
 
+    /// How long a blocking `wait` waits by default: the node's ask timeout.
+    fn wait_timeout(&self) -> Duration {
+        Duration::from_millis(self.shared.config.ask_timeout_ms())
+    }
+
+    /// How long dialing and a handshake may take.
+    fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.shared.config.connection_timeout_ms())
+    }
+
     /// Runs `f` on worker `core` and returns its result. Inside `f`,
     /// [`crate::node::local`] functions work (spawn on that core, and so on).
     pub fn run_on<R, F>(&self, core: CoreId, f: F) -> Waiting<R, SpawnError>
@@ -108,7 +118,7 @@ impl NodeHandle {
         let (tx, rx) = oneshot::channel();
         let cmd = Command::Run(Box::new(move |_core| tx.send(Ok(f()))));
         match self.command(core, cmd) {
-            Ok(()) => Waiting::new(rx, SpawnError::NodeStopped),
+            Ok(()) => Waiting::new(rx, SpawnError::NodeStopped, self.wait_timeout()),
             Err(_) => Waiting::failed(SpawnError::NodeStopped),
         }
     }
@@ -234,7 +244,10 @@ impl NodeHandle {
     pub fn connect(&self, addr: SocketAddr) -> Waiting<NodeId, ConnectError> {
         let (reply, rx) = oneshot::channel();
         match self.command(CoreId(0), Command::Connect { addr, reply }) {
-            Ok(()) => Waiting::new(rx, ConnectError::NodeStopped),
+            // Dialing and the handshake are bounded by the connection timeout.
+            Ok(()) => {
+                Waiting::new(rx, ConnectError::NodeStopped, self.connect_timeout() + self.wait_timeout())
+            }
             Err(_) => Waiting::failed(ConnectError::NodeStopped),
         }
     }
