@@ -68,8 +68,8 @@ pub(crate) struct Summary {
     refused: Vec<Refusals>,
     accept_errors: u64,
     last_accept_error: String,
-    /// When the first event since the last line was noted.
-    first_at: Option<Instant>,
+    /// Whether anything was noted since the last line.
+    noted: bool,
     /// When the last line was written.
     last_line: Option<Instant>,
     /// Whether a wake-up is pending.
@@ -96,7 +96,7 @@ impl Summary {
                 let _ = write!(self.last_accept_error, "{e}");
             }
         }
-        self.first_at.get_or_insert(now);
+        self.noted = true;
         match self.last_line {
             Some(last) if now < last + SUMMARY_INTERVAL => {
                 if self.wake_set {
@@ -114,13 +114,15 @@ impl Summary {
     /// noted since the last one.
     pub(crate) fn on_wake(&mut self, now: Instant) -> Option<String> {
         self.wake_set = false;
-        self.first_at.is_some().then(|| self.take_line(now))
+        self.noted.then(|| self.take_line(now))
     }
 
     /// The line for everything noted, and a fresh start.
     fn take_line(&mut self, now: Instant) -> String {
-        let since = self.last_line.or(self.first_at).unwrap_or(now);
-        let secs = now.saturating_duration_since(since).as_secs_f64();
+        let when = match self.last_line {
+            Some(last) => format!("in the last {:.1} s", now.saturating_duration_since(last).as_secs_f64()),
+            None => "since the start".to_owned(),
+        };
         let mut parts = Vec::new();
         let shed = self.shed_node + self.shed_source;
         if shed > 0 {
@@ -144,7 +146,7 @@ impl Summary {
         if self.accept_errors > 0 {
             parts.push(format!("{} accepts failed (last: {})", self.accept_errors, self.last_accept_error));
         }
-        let line = format!("in the last {secs:.1} s: {}", parts.join(", "));
+        let line = format!("{when}: {}", parts.join(", "));
         let wake_set = self.wake_set;
         *self = Summary { last_line: Some(now), wake_set, ..Summary::default() };
         line
