@@ -60,7 +60,7 @@ fn raise_fd_limit() -> Result<u64, String> {
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
         return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
     }
-    Ok(lim.rlim_max as u64)
+    Ok(lim.rlim_max)
 }
 
 /// A `coremesh-node serve` child under `ulimit -n 1024`, its echoer on core
@@ -121,40 +121,53 @@ fn serve() -> Served {
     Served { child, addr, echoer, summaries }
 }
 
-/// The attacker: `FLOOD` connections from 127.0.0.2, each sending `hello`
-/// one byte per `EVERY`; while `churn` is set, each one the node closes is
-/// opened again. Runs until `stop`.
+/// The attacker: `FLOOD` connections from `sources` in turn, each sending
+/// `hello` one byte per `EVERY`; while `churn` is set, each one the node
+/// closes is opened again. Runs until `stop`.
 fn flood(
     to: SocketAddr,
+    sources: Vec<Ipv4Addr>,
     hello: Vec<u8>,
     opened: mpsc::Sender<()>,
     churn: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> Flooded {
-    let from = Ipv4Addr::new(127, 0, 0, 2);
-    let open = || Conn::new(connect_from(from, to, T).expect("the attacker's connect"), hello.clone());
-    let mut conns: Vec<Conn> = (0..FLOOD).map(|_| open()).collect();
+    let open = |i: usize| {
+        let from = sources[i % sources.len()];
+        Conn::new(connect_from(from, to, T).expect("the attacker's connect"), hello.clone())
+    };
+    let mut conns: Vec<Conn> = (0..FLOOD).map(open).collect();
     let mut out = Flooded { made: FLOOD, ..Flooded::default() };
+    // Whether each connection's close is in `out` yet.
+    let mut counted = vec![false; FLOOD];
     opened.send(()).unwrap();
     let until = Instant::now() + 3 * T;
     while !stop.load(Ordering::SeqCst) && Instant::now() < until {
         for c in conns.iter_mut() {
-            let was_open = c.closed.is_none();
-            if c.step() || !was_open {
-                continue;
-            }
-            match c.lived().unwrap() {
-                short if short < DEADLINE / 2 => out.shed += 1,
-                long => out.held.push(long),
+            c.step();
+        }
+        for (c, counted) in conns.iter().zip(counted.iter_mut()) {
+            match c.lived() {
+                Some(lived) if !*counted => {
+                    *counted = true;
+                    match lived {
+                        short if short < DEADLINE / 2 => out.shed += 1,
+                        long => out.held.push(long),
+                    }
+                }
+                _ => {}
             }
         }
         if churn.load(Ordering::SeqCst) {
-            for c in conns.iter_mut().filter(|c| c.closed.is_some()) {
-                *c = open();
+            let closed =
+                conns.iter_mut().zip(counted.iter_mut()).enumerate().filter(|(_, (c, _))| c.closed.is_some());
+            for (i, (c, counted)) in closed {
+                *c = open(i);
+                *counted = false;
                 out.made += 1;
             }
         }
-        std::thread::sleep(EVERY);
+        trickle::watch(&mut conns, Instant::now() + EVERY);
     }
     out.open = conns.iter().filter(|c| c.closed.is_none()).count();
     out
@@ -173,18 +186,47 @@ struct Flooded {
     open: usize,
 }
 
-/// The legitimate peer: connects `node` to the child and asks its echoer.
-/// Returns the time of the connect.
-fn legitimate_connect(node: &Node, served: &Served, n: u64) -> Duration {
+/// A fresh node in this process connects to the child from 127.0.0.1:
+/// how long that took, and how it ended.
+fn try_connect(served: &Served) -> (Node, Duration, Result<NodeId, coremesh::ConnectError>) {
+    let config = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap()).build();
+    let node = Node::start(config.expect("config")).expect("node starts");
     let (tx, rx) = mpsc::channel();
     let (handle, addr) = (node.handle(), served.addr);
     let started = Instant::now();
     std::thread::spawn(move || tx.send(handle.connect(addr).wait()));
     let got = rx.recv_timeout(T).unwrap_or_else(|_| panic!("connect still waiting after {T:?}"));
-    let took = started.elapsed();
+    (node, started.elapsed(), got)
+}
+
+/// The legitimate peer: connects to the child and asks its echoer. Returns
+/// the time of the connect.
+fn legitimate_connect(served: &Served, n: u64) -> Duration {
+    let (node, took, got) = try_connect(served);
     got.expect("the legitimate peer connects during the flood");
     assert_eq!(node.ask(&served.echoer, Echo { n }).timeout(T).wait(), Ok(n), "the child's echoer answers");
+    node.shutdown().expect("clean shutdown");
     took
+}
+
+/// Starts the flood from `sources` against `served`; returns its thread,
+/// its switches (churn, stop) and how long opening the first `FLOOD` took.
+fn start_flood(
+    served: &Served,
+    sources: Vec<Ipv4Addr>,
+) -> (std::thread::JoinHandle<Flooded>, [Arc<AtomicBool>; 2], Duration) {
+    let mut hello = Vec::new();
+    let info = raw_peer::local_info(raw_peer::fake_node_id(0));
+    Handshake::client(info, Config::DEFAULT_COOKIE, raw_peer::nonce(), &mut hello).expect("our Hello");
+    let (opened_tx, opened) = mpsc::channel();
+    let (churn, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let flooding = {
+        let (to, churn, stop) = (served.addr, churn.clone(), stop.clone());
+        std::thread::spawn(move || flood(to, sources, hello, opened_tx, churn, stop))
+    };
+    let started = Instant::now();
+    opened.recv_timeout(3 * T).expect("the flood's connections open");
+    (flooding, [churn, stop], started.elapsed())
 }
 
 #[test]
@@ -197,31 +239,14 @@ fn a_flood_of_trickling_connections_under_a_1024_fd_limit_leaves_room_for_a_peer
         }
     };
     let served = serve();
-    let mut hello = Vec::new();
-    let info = raw_peer::local_info(raw_peer::fake_node_id(0));
-    Handshake::client(info, Config::DEFAULT_COOKIE, raw_peer::nonce(), &mut hello).expect("our Hello");
-    let (opened_tx, opened) = mpsc::channel();
-    let (churn, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-    let flooding = {
-        let (to, churn, stop) = (served.addr, churn.clone(), stop.clone());
-        std::thread::spawn(move || flood(to, hello, opened_tx, churn, stop))
-    };
     let flood_started = Instant::now();
-    opened.recv_timeout(3 * T).expect("the flood's connections open");
-    let opening = flood_started.elapsed();
-
-    let config = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap()).build();
-    let node = Node::start(config.expect("config")).expect("node starts");
-    let once = legitimate_connect(&node, &served, 1);
-    node.shutdown().expect("clean shutdown");
+    let (flooding, [churn, stop], opening) = start_flood(&served, vec![Ipv4Addr::new(127, 0, 0, 2)]);
+    let once = legitimate_connect(&served, 1);
 
     // Now the attacker opens again every connection the node closes.
     churn.store(true, Ordering::SeqCst);
     std::thread::sleep(Duration::from_secs(1));
-    let config = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap()).build();
-    let node = Node::start(config.expect("config")).expect("node starts");
-    let churning = legitimate_connect(&node, &served, 2);
-    node.shutdown().expect("clean shutdown");
+    let churning = legitimate_connect(&served, 2);
     churn.store(false, Ordering::SeqCst);
     // Past the deadline of the last connections opened, every one is closed.
     std::thread::sleep(DEADLINE + Duration::from_secs(1));
@@ -235,7 +260,7 @@ fn a_flood_of_trickling_connections_under_a_1024_fd_limit_leaves_room_for_a_peer
         held.len()
     );
     let (a, m, z) = spread(&held);
-    eprintln!("connect to close of a held trickled Hello (seen by a check every {EVERY:?}): min {a:?}, median {m:?}, max {z:?} (deadline {DEADLINE:?})");
+    eprintln!("connect to close of a held trickled Hello: min {a:?}, median {m:?}, max {z:?} (deadline {DEADLINE:?})");
     eprintln!("legitimate connect from 127.0.0.1: {once:?} after the flood opened, {churning:?} while it re-opened every closed connection");
     eprintln!("the child's summary lines ({}):", summaries.len());
     summaries.iter().for_each(|line| eprintln!("  {line}"));
@@ -245,4 +270,33 @@ fn a_flood_of_trickling_connections_under_a_1024_fd_limit_leaves_room_for_a_peer
     // At most one summary line per core per second (two cores), not one per connection.
     let most = 2 * (flood_took.as_secs() as usize + 2);
     assert!(!summaries.is_empty() && summaries.len() <= most, "{} summary lines", summaries.len());
+}
+
+/// Not promised, and shown here: a flood from more sources than
+/// `COREMESH_HANDSHAKES_MAX` ÷ `COREMESH_HANDSHAKES_PER_SOURCE_MAX` (256 ÷ 32
+/// = 8 by default) fills the node's bound, and a legitimate peer is shed with
+/// the rest while places free up only as handshakes miss their deadline. Run by
+/// hand: `cargo test --test handshake_flood -- --ignored --nocapture`.
+#[test]
+#[ignore = "shows a limit of the bounds; asserts nothing about it"]
+fn a_churning_flood_from_sixteen_sources_fills_the_node_bound() {
+    if let Err(why) = raise_fd_limit() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let served = serve();
+    let sources = (2..18).map(|last| Ipv4Addr::new(127, 0, 0, last)).collect();
+    let (flooding, [churn, stop], _) = start_flood(&served, sources);
+    churn.store(true, Ordering::SeqCst);
+    std::thread::sleep(DEADLINE + Duration::from_secs(1));
+    for attempt in 1..=3 {
+        let (node, took, got) = try_connect(&served);
+        eprintln!(
+            "a legitimate connect during a flood from 16 sources, attempt {attempt}: {got:?} after {took:?}"
+        );
+        node.shutdown().expect("clean shutdown");
+    }
+    stop.store(true, Ordering::SeqCst);
+    let Flooded { made, shed, held, .. } = flooding.join().expect("the flood");
+    eprintln!("{made} connections in all, {shed} closed at once, {} held to the deadline", held.len());
 }

@@ -101,9 +101,9 @@ impl Conn {
         self.closed.map(|c| c - self.opened)
     }
 
-    /// Notes a close by the node, else sends the next byte. Returns whether
-    /// the connection is still open.
-    pub fn step(&mut self) -> bool {
+    /// Reads what the node sent and notes its close. Returns whether the
+    /// connection is still open.
+    pub fn read(&mut self) -> bool {
         if self.closed.is_some() {
             return false;
         }
@@ -112,10 +112,18 @@ impl Conn {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return self.close(),
                 Ok(n) => self.got.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return self.close(),
             }
+        }
+    }
+
+    /// Notes a close by the node, else sends the next byte. Returns whether
+    /// the connection is still open.
+    pub fn step(&mut self) -> bool {
+        if !self.read() {
+            return false;
         }
         if self.sent < self.bytes.len() {
             match self.stream.write(&self.bytes[self.sent..=self.sent]) {
@@ -141,7 +149,40 @@ pub fn trickle(conns: &mut [Conn], every: Duration, until: Instant) -> usize {
         if open == 0 || Instant::now() >= until {
             return open;
         }
-        std::thread::sleep(every);
+        watch(conns, (Instant::now() + every).min(until));
+    }
+}
+
+/// Waits until `until`, noting each close by the node as it comes (poll(2)
+/// on every open connection), so that a close is timed to the moment it
+/// arrives, not to the next step.
+pub fn watch(conns: &mut [Conn], until: Instant) {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let open: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].closed.is_none()).collect();
+        if left.is_zero() || open.is_empty() {
+            return;
+        }
+        let mut fds: Vec<libc::pollfd> = open
+            .iter()
+            .map(|&i| libc::pollfd {
+                fd: conns[i].stream.as_raw_fd(),
+                events: libc::POLLIN | libc::POLLRDHUP,
+                revents: 0,
+            })
+            .collect();
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfds,
+        // each naming a socket `conns` keeps open for the whole call.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if ready <= 0 {
+            continue;
+        }
+        for (pfd, &i) in fds.iter().zip(&open) {
+            if pfd.revents != 0 {
+                conns[i].read();
+            }
+        }
     }
 }
 
