@@ -3,17 +3,18 @@
 //! Owns: [`handshake`] (drives coremesh-wire's sans-IO `Handshake` over a
 //! socket; a server asks its [`Judge`], the rules' duplicate check, before it
 //! accepts), [`by_deadline`] (races a whole handshake, dial included, against
-//! one glommio timer: a peer that trickles bytes gains no time), [`run_reader`] (reads into one large
-//! 16-aligned buffer, checks every frame with the network decoder, takes
-//! heartbeat ticks itself, tells the connection rules whenever the peer was
-//! heard, and hands every other frame to the host's frame sink, which routes
-//! it: an idle target actor's sync handler reads it where it lies) and
+//! one glommio timer: a peer that trickles bytes gains no time),
+//! [`run_reader`] (reads into one large 16-aligned buffer, checks every frame
+//! with the network decoder, takes heartbeat ticks itself, tells the
+//! connection rules whenever the peer was heard, and hands every other frame
+//! to the host's frame sink, which routes it: an idle target actor's sync
+//! handler reads it where it lies) and
 //! [`run_writer`] (writes everything a link has queued in one call).
 //!
 //! Must never: bound a handshake by the time between reads (a byte every
-//! second would then hold the connection for as long as the peer likes), decide
-//! what a connection is to its link, or when it ends
-//! (`rules.rs` does), trust a byte from the peer before the decoder checked it, allocate
+//! second would then hold the connection for as long as the peer likes),
+//! decide what a connection is to its link, or when it ends (`rules.rs`
+//! does), trust a byte from the peer before the decoder checked it, allocate
 //! for an incoming length before checking it against the limit, or keep reading
 //! while the target of the frame in hand has no room (the reader waits, and TCP
 //! pushes back on the peer), or hold the core past glommio's time slice while

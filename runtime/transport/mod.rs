@@ -34,8 +34,8 @@
 //!
 //! Must never: block the core, read from an inbound connection that holds no
 //! place in the node's handshake bounds, log one line per refused connection,
-//! let bytes from a peer reach the host before the network decoder checked them, keep more than a link's bound of frames
-//! queued for a peer, decide a connection rule itself (that is `rules.rs`'s),
+//! let bytes from a peer reach the host before the network decoder checked
+//! them, keep more than a link's bound of frames queued for a peer, decide a connection rule itself (that is `rules.rs`'s),
 //! or make the send path pay for the rules (a send reads only the map of
 //! outbound buffers: one borrow, one lookup with [`NodeIdHasher`]).
 //!
@@ -436,8 +436,7 @@ pub(crate) async fn accept_loop<H: Host>(host: Rc<H>, listener: TcpListener) {
         match listener.accept().await {
             Ok(stream) => {
                 let accepted = crate::clock::now();
-                let from =
-                    stream.peer_addr().map(|a| a.ip()).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+                let from = stream.peer_addr().map(|a| a.ip()).unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
                 match host.admit(from) {
                     Ok(admission) => {
                         let host = host.clone();
@@ -501,7 +500,7 @@ async fn serve_inbound<H: Host>(
             return;
         }
         Err(e) => {
-            // The socket closes as this task ends, before the line is logged.
+            // Closed before it is counted and logged.
             drop(stream);
             host.stats().refused_connections.add(1);
             if matches!(e, ConnError::Timeout { .. }) {
