@@ -21,11 +21,11 @@
 //! | --- | --- | --- |
 //! | `actor/` | [`Actor`], [`Handler`], [`Ctx`], tell/ask on [`ActorRef`], the handler glue (`glue.rs`: checked frame → `&Archived<M>`), messages and their schema, the down messages | decode on the sync path, or run two messages of one actor at once |
 //! | `core/` | one worker core: actor table, mailboxes, the pending-reply table (sans-IO), **the one routing function** (`route.rs`), the service task, the state a node's threads share (`shared.rs`) | share anything with another core except through `sync/` |
-//! | `transport/` | links to peers: dial/accept, handshake driver, reader/writer, heartbeats (Tick frames), the connection rules (`rules.rs`, sans-IO); sees its core only through the `Host` trait | name actors, the handler glue, the system actor or membership |
+//! | `transport/` | links to peers: dial/accept, handshake driver (one deadline per handshake), reader/writer, heartbeats (Tick frames), the connection rules (`rules.rs`, sans-IO), the summary log of connections turned away (`summary.rs`, sans-IO); sees its core only through the `Host` trait | name actors, the handler glue, the system actor or membership |
 //! | `cluster/` | membership (`membership/machine.rs`, sans-IO, driven by the control thread), monitors and links (the per-core watch table, sans-IO), the system actor (remote spawn, lookup, watch requests); later supervision, registry, groups, virtual actors | be on the path of an ordinary message |
 //! | `node/` | [`Node`] start and shutdown, [`NodeHandle`] (the node from any thread), the answers of cross-thread requests | touch a core's actors except through its inbox |
 //! | `config/` | [`Config`], the builder and the `COREMESH_*` environment | fall back silently on a bad value |
-//! | `sync/` | the primitives threads share (rings, signal, inbox, one-shot, counters) and the one-core waiter list | be bypassed: atomics live only here |
+//! | `sync/` | the primitives threads share (rings, signal, inbox, one-shot, counters, bounded gauges) and the one-core waiter list | be bypassed: atomics live only here |
 //! | leaves | `clock.rs` (the only clock reads), `ids.rs` (names of nodes, cores, actors, message types), `error.rs`, `stats.rs` | depend on any part |
 //!
 //! The parts depend on each other in this order, lower on higher never:
@@ -135,6 +135,27 @@
 //!   reply with no way back (a core or node the ask named that does not
 //!   exist) is dropped and counted (`replies_dropped`;
 //!   `an_ask_whose_way_back_names_a_core_this_node_lacks_kills_nothing`).
+//! - One handshake deadline: every handshake ends within
+//!   `COREMESH_HANDSHAKE_TIMEOUT_MS` (default 3 s) of the accept, or of the
+//!   start of a dial, however the peer spaces its bytes; an inbound connection
+//!   that misses it is closed and counted (`handshake_timeouts`), a dial fails
+//!   with a [`ConnectError`] naming the deadline
+//!   (`tests/handshake_limits.rs::a_hello_trickled_one_byte_at_a_time_*`,
+//!   `a_proof_trickled_*`, `a_dialer_whose_server_trickles_its_hello_*`).
+//! - Bounded unauthenticated connections: at most `COREMESH_HANDSHAKES_MAX`
+//!   (default 256) inbound connections of a node are in the handshake at once,
+//!   at most `COREMESH_HANDSHAKES_PER_SOURCE_MAX` (default 32) from one source
+//!   (an IPv4 address, an IPv6 /64); one more is closed right after accept,
+//!   before a byte is read, and counted (`handshakes_shed`,
+//!   `handshakes_shed_per_source`)
+//!   (`tests/handshake_limits.rs::connections_over_the_node_or_source_bound_*`);
+//!   under `ulimit -n 1024`, 2,000 trickling connections from one source leave
+//!   room for a peer to connect (`tests/handshake_flood.rs`). Failed accepts
+//!   (out of descriptors) are counted (`accept_errors`) and retried after 10 ms.
+//! - Connections turned away (shed, timed out, refused) and failed accepts are
+//!   logged as at most one summary line per core per second, each refusal
+//!   reason with its first full text (`transport/summary.rs` tests;
+//!   `tests/handshake_flood.rs` counts the child's lines).
 //! - No allocation per message on the same-core and cross-core tell paths once
 //!   warm, nor on a remote tell (`tests/alloc_free.rs`).
 //! - Every blocking `wait()` of the API ends: [`Waiting::wait`] (`run_on`,
@@ -149,7 +170,10 @@
 //!   (`tests/failures.rs::a_panic_in_started_or_stopping_*`).
 //! - Not promised: order across different senders; delivery of a tell to an
 //!   actor on another core that stopped meanwhile (it is counted as a dead
-//!   letter there). A full mailbox holds back the ring it is fed from (head of
+//!   letter there); a free place in the handshake for a legitimate peer while
+//!   a flood from more than `COREMESH_HANDSHAKES_MAX` ÷ per-source-bound
+//!   sources fills the node's bound (it is shed too, until places free up, each
+//!   within a deadline). A full mailbox holds back the ring it is fed from (head of
 //!   line): later frames from that source core to *other* actors of the core
 //!   wait too, and so do outside-thread frames to the core.
 //!

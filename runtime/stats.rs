@@ -59,8 +59,22 @@ counters! {
     invalid_frames,
     /// Messages of a type their target does not handle.
     unknown_type,
-    /// Inbound connections refused in the handshake (a failed check).
+    /// Inbound connections that ended in the handshake without a link: a
+    /// failed check, the peer's refusal or close, a bad advert, or the
+    /// handshake deadline missed.
     refused_connections,
+    /// Of those, inbound connections closed because their handshake missed
+    /// its deadline (`COREMESH_HANDSHAKE_TIMEOUT_MS` from the accept).
+    handshake_timeouts,
+    /// Inbound connections closed right after accept, unread, because the
+    /// node already had `COREMESH_HANDSHAKES_MAX` connections in the
+    /// handshake, or their source `COREMESH_HANDSHAKES_PER_SOURCE_MAX`.
+    handshakes_shed,
+    /// Of those, the ones over their source's bound.
+    handshakes_shed_per_source,
+    /// Accepts that failed (most likely the process or the system out of file
+    /// descriptors: EMFILE, ENFILE); the accept loop waits 10 ms after each.
+    accept_errors,
     /// Connections whose handshake succeeded (dialed or accepted).
     connections_opened,
     /// Of those, connections that have ended.

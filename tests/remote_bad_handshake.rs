@@ -92,7 +92,7 @@ fn a_peer_with_another_cookie_fails_and_is_refused() {
 
 #[test]
 fn a_peer_silent_mid_hello_is_dropped_after_the_handshake_timeout() {
-    let fx = fixture(|b| b.heartbeat_interval_ms(50).connection_timeout_ms(200));
+    let fx = fixture(|b| b.heartbeat_interval_ms(50).connection_timeout_ms(200).handshake_timeout_ms(200));
     let before = fx.stats().refused_connections;
     let mut hello = Vec::new();
     Handshake::client(good_info(&fx), Config::DEFAULT_COOKIE, nonce(), &mut hello).unwrap();

@@ -5,23 +5,26 @@
 //! setting comes from its builder method if called, else from its variable if set,
 //! else from its default; a variable whose builder method was called is not read.
 //!
-//! | Variable                         | Builder method          | Default       | Accepted                 |
-//! |----------------------------------|-------------------------|---------------|--------------------------|
-//! | `COREMESH_CORES`                 | `cores`                 | below         | list: `0-3,6`            |
-//! | `COREMESH_CONTROL_CORE`          | `control_core`          | below         | one CPU                  |
-//! | `COREMESH_MAILBOX_BYTES`         | `mailbox_bytes_max`     | 64 KiB        | 4 KiB..=1 GiB            |
-//! | `COREMESH_RING_BYTES`            | `ring_bytes`            | 256 KiB       | power of two, same       |
-//! | `COREMESH_IDLE_SPIN_US`          | `idle_spin_us`          | 50            | 0..=1 000 000            |
-//! | `COREMESH_INIT_TIMEOUT_MS`       | `init_timeout_ms`       | 5000          | 1..=86 400 000           |
-//! | `COREMESH_ASK_TIMEOUT_MS`        | `ask_timeout_ms`        | 5000          | 1..=86 400 000           |
-//! | `COREMESH_INFLIGHT_ASKS_MAX`     | `inflight_asks_max`     | 65 536        | 1..=16 777 216           |
-//! | `COREMESH_LISTEN`                | `listen`                | `127.0.0.1:0` | `ip:port`, `[ip6]:port`  |
-//! | `COREMESH_SEEDS`                 | `seeds`                 | none          | list of `ip:port`        |
-//! | `COREMESH_CLUSTER`               | `cluster`               | `coremesh`    | 1..=64 of `A-Za-z0-9._-` |
-//! | `COREMESH_COOKIE`                | `cookie`                | well known    | 1..=1024 bytes           |
-//! | `COREMESH_MAX_FRAME`             | `max_frame_bytes`       | 4 MiB         | 4 KiB..=1 GiB            |
-//! | `COREMESH_HEARTBEAT_MS`          | `heartbeat_interval_ms` | 500           | 10..=60 000              |
-//! | `COREMESH_CONNECTION_TIMEOUT_MS` | `connection_timeout_ms` | 3000          | 20..=600 000, > above    |
+//! | Variable                             | Builder method              | Default       | Accepted                 |
+//! |--------------------------------------|-----------------------------|---------------|--------------------------|
+//! | `COREMESH_CORES`                     | `cores`                     | below         | list: `0-3,6`            |
+//! | `COREMESH_CONTROL_CORE`              | `control_core`              | below         | one CPU                  |
+//! | `COREMESH_MAILBOX_BYTES`             | `mailbox_bytes_max`         | 64 KiB        | 4 KiB..=1 GiB            |
+//! | `COREMESH_RING_BYTES`                | `ring_bytes`                | 256 KiB       | power of two, same       |
+//! | `COREMESH_IDLE_SPIN_US`              | `idle_spin_us`              | 50            | 0..=1 000 000            |
+//! | `COREMESH_INIT_TIMEOUT_MS`           | `init_timeout_ms`           | 5000          | 1..=86 400 000           |
+//! | `COREMESH_ASK_TIMEOUT_MS`            | `ask_timeout_ms`            | 5000          | 1..=86 400 000           |
+//! | `COREMESH_INFLIGHT_ASKS_MAX`         | `inflight_asks_max`         | 65 536        | 1..=16 777 216           |
+//! | `COREMESH_LISTEN`                    | `listen`                    | `127.0.0.1:0` | `ip:port`, `[ip6]:port`  |
+//! | `COREMESH_SEEDS`                     | `seeds`                     | none          | list of `ip:port`        |
+//! | `COREMESH_CLUSTER`                   | `cluster`                   | `coremesh`    | 1..=64 of `A-Za-z0-9._-` |
+//! | `COREMESH_COOKIE`                    | `cookie`                    | well known    | 1..=1024 bytes           |
+//! | `COREMESH_MAX_FRAME`                 | `max_frame_bytes`           | 4 MiB         | 4 KiB..=1 GiB            |
+//! | `COREMESH_HEARTBEAT_MS`              | `heartbeat_interval_ms`     | 500           | 10..=60 000              |
+//! | `COREMESH_CONNECTION_TIMEOUT_MS`     | `connection_timeout_ms`     | 3000          | 20..=600 000, > above    |
+//! | `COREMESH_HANDSHAKE_TIMEOUT_MS`      | `handshake_timeout_ms`      | 3000          | 10..=600 000             |
+//! | `COREMESH_HANDSHAKES_MAX`            | `handshakes_max`            | 256           | 1..=1 048 576            |
+//! | `COREMESH_HANDSHAKES_PER_SOURCE_MAX` | `handshakes_per_source_max` | 32            | 1..=1 048 576            |
 //!
 //! CPUs must be in the allowed set, listed once, at most 4096 workers; whitespace
 //! around list items and numbers is tolerated, an empty value is an error.
@@ -56,6 +59,8 @@ use std::sync::Arc;
 
 #[path = "cpu_set.rs"]
 mod cpu_set;
+#[path = "limits.rs"]
+mod limits;
 #[path = "net.rs"]
 mod net;
 
@@ -262,6 +267,7 @@ pub struct Config {
     ask_timeout_ms: u64,
     inflight_asks_max: usize,
     net: net::NetSettings,
+    limits: limits::LimitSettings,
 }
 
 impl fmt::Debug for Config {
@@ -277,6 +283,7 @@ impl fmt::Debug for Config {
             .field("ask_timeout_ms", &self.ask_timeout_ms)
             .field("inflight_asks_max", &self.inflight_asks_max);
         self.net.debug_fields(&mut d);
+        self.limits.debug_fields(&mut d);
         d.finish()
     }
 }
@@ -407,6 +414,7 @@ pub struct ConfigBuilder {
     ask_timeout_ms: Option<u64>,
     inflight_asks_max: Option<usize>,
     net: net::NetBuilder,
+    limits: limits::LimitBuilder,
     env: EnvSource,
     allowed_cpus: Option<Vec<usize>>,
 }
@@ -427,6 +435,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("ask_timeout_ms", &self.ask_timeout_ms)
             .field("inflight_asks_max", &self.inflight_asks_max);
         self.net.debug_fields(&mut d);
+        self.limits.debug_fields(&mut d);
         d.field("env_source", &env).field("allowed_cpus", &self.allowed_cpus).finish()
     }
 }
@@ -516,6 +525,7 @@ impl ConfigBuilder {
         let ask_timeout_ms = ASK_TIMEOUT_MS.resolve(self.ask_timeout_ms, env)?;
         let inflight_asks_max = INFLIGHT_ASKS_MAX.resolve(as_u64(self.inflight_asks_max), env)?;
         let net = self.net.resolve(env)?;
+        let limits = self.limits.resolve(env)?;
 
         Ok(Config {
             control_shares_worker_cpu: worker_cpus.contains(&control_cpu),
@@ -530,6 +540,7 @@ impl ConfigBuilder {
             // At most 2^24 (its Setting's max), which fits in usize.
             inflight_asks_max: inflight_asks_max as usize,
             net,
+            limits,
         })
     }
 }

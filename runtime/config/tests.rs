@@ -481,3 +481,41 @@ fn weird_strings_never_panic() {
         }
     }
 }
+
+// ---- Bounds on unauthenticated connections (`limits.rs`) ----
+
+#[test]
+fn handshake_bounds_default_read_the_env_and_are_refused_out_of_range() {
+    let config = build(&eight(), &[]);
+    let got = (config.handshake_timeout_ms(), config.handshakes_max(), config.handshakes_per_source_max());
+    assert_eq!(got, (3000, 256, 32));
+    let vars = [
+        ("COREMESH_HANDSHAKE_TIMEOUT_MS", "250"),
+        ("COREMESH_HANDSHAKES_MAX", "8"),
+        ("COREMESH_HANDSHAKES_PER_SOURCE_MAX", "2"),
+    ];
+    let config = build(&eight(), &vars);
+    let got = (config.handshake_timeout_ms(), config.handshakes_max(), config.handshakes_per_source_max());
+    assert_eq!(got, (250, 8, 2));
+    // The builder wins over the variable.
+    let config = builder(&eight(), &vars).handshake_timeout_ms(40).handshakes_max(3).build().unwrap();
+    assert_eq!((config.handshake_timeout_ms(), config.handshakes_max()), (40, 3));
+    let text = |vars: &[(&str, &str)]| refused(&eight(), vars).to_string();
+    assert_eq!(
+        text(&[("COREMESH_HANDSHAKE_TIMEOUT_MS", "9")]),
+        "COREMESH_HANDSHAKE_TIMEOUT_MS=9: must be between 10 and 600000"
+    );
+    assert_eq!(
+        text(&[("COREMESH_HANDSHAKES_MAX", "0")]),
+        "COREMESH_HANDSHAKES_MAX=0: must be between 1 and 1048576"
+    );
+    assert_eq!(
+        text(&[("COREMESH_HANDSHAKES_PER_SOURCE_MAX", "lots")]),
+        "COREMESH_HANDSHAKES_PER_SOURCE_MAX=lots: \"lots\" is not a whole number"
+    );
+    let b = || builder(&eight(), &[]);
+    says(b().handshake_timeout_ms(600_001), "handshake_timeout_ms=600001: must be between 10 and 600000");
+    says(b().handshakes_per_source_max(0), "handshakes_per_source_max=0: must be between 1 and 1048576");
+    let debug = format!("{:?}", build(&eight(), &[]));
+    assert!(debug.contains("handshake_timeout_ms: 3000") && debug.contains("handshakes_max: 256"), "{debug}");
+}

@@ -2,14 +2,15 @@
 //! lost.
 //!
 //! Owns: `impl Host for CoreRt` (the narrow interface of `crate::transport`:
-//! settings, the frame sink, lost links, reports for the cluster), the core's
+//! settings, the node's handshake bounds, the frame sink, lost links, reports
+//! for the cluster), the core's
 //! way to a peer ([`CoreRt::link`], dialing one on first use), and
 //! [`CoreRt::node_gone`], run on every core when the cluster declares a node
 //! down or left.
 //!
 //! Must never: let transport reach past this interface, or block the core.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
 use coremesh_wire::{CheckedFrame, TypeTable};
@@ -23,10 +24,12 @@ use crate::ids::{CoreId, NodeId};
 use crate::stats::CoreStats;
 use crate::sync::oneshot;
 use crate::transport::directory::Directory;
+use crate::transport::host::Shed;
 use crate::transport::link::Link;
 use crate::transport::{Delivered, Host, PeerReport, Transport};
 
 impl Host for CoreRt {
+    type Admission = super::shared::Admission;
     fn transport(&self) -> &Transport {
         &self.transport
     }
@@ -56,6 +59,9 @@ impl Host for CoreRt {
     }
     fn stats(&self) -> &CoreStats {
         CoreRt::stats(self)
+    }
+    fn admit(&self, from: IpAddr) -> Result<Self::Admission, Shed> {
+        self.shared.handshakes.admit(from)
     }
     #[inline]
     fn frame_from_peer(&self, peer: NodeId, frame: CheckedFrame<'_>) -> Delivered {

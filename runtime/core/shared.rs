@@ -1,17 +1,19 @@
 //! What the threads of one node share, and how other threads reach a core.
 //!
 //! Owns: [`NodeShared`] (config, the node's type table, per-core signal, inbox
-//! and counters, the directory of peers, the registry and the membership
-//! view), the commands other threads send a core ([`Command`]; membership's
+//! and counters, the directory of peers, the registry, the membership view and
+//! the bounds on inbound connections in the handshake, [`HandshakeBounds`]),
+//! the commands other threads send a core ([`Command`]; membership's
 //! work for the cores is typed, [`CoreCommand`], so the control thread never
 //! sends code), the bound on a core's inbox, and the process-wide list of
 //! running nodes (so an `ActorRef` used off-core finds its node).
 //!
 //! Must never: hold anything that is not `Send + Sync` (every thread of the
 //! node reads it), or be read on a per-message path except the counters and
-//! the signal.
+//! the signal (the handshake bounds are taken on accept and given back when the
+//! handshake ends, never per message).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
@@ -24,9 +26,11 @@ use crate::error::ConnectError;
 use crate::ids::{CoreId, NodeId};
 use crate::stats::CoreStats;
 use crate::sync::flag::Flag;
+use crate::sync::gauge::{Gauge, GaugePermit, KeyedGauge, KeyedPermit};
 use crate::sync::inbox::Inbox;
 use crate::sync::oneshot;
 use crate::sync::signal::CoreSignal;
+use crate::transport::host::Shed;
 
 /// Code sent to run on a core.
 pub(crate) type CoreTask = Box<dyn FnOnce(&Rc<CoreRt>) + Send>;
@@ -83,6 +87,52 @@ pub(crate) struct NodeShared {
     pub registry: crate::cluster::system::Registry,
     /// Who is in the cluster, shared with the control thread.
     pub membership: crate::cluster::membership::MembershipShared,
+    /// How many inbound connections are in the handshake, on all cores.
+    pub handshakes: HandshakeBounds,
+}
+
+/// The node's bounds on inbound connections in the handshake, all cores
+/// together: `COREMESH_HANDSHAKES_MAX` in all and
+/// `COREMESH_HANDSHAKES_PER_SOURCE_MAX` per source.
+pub(crate) struct HandshakeBounds {
+    node: Arc<Gauge>,
+    sources: Arc<KeyedGauge<IpAddr>>,
+}
+
+/// One inbound connection's place in the [`HandshakeBounds`], held while its
+/// handshake runs and given back when dropped.
+pub(crate) struct Admission {
+    _node: GaugePermit,
+    _source: KeyedPermit<IpAddr>,
+}
+
+impl HandshakeBounds {
+    pub(crate) fn new(config: &Config) -> HandshakeBounds {
+        HandshakeBounds {
+            node: Arc::new(Gauge::new(config.handshakes_max())),
+            sources: Arc::new(KeyedGauge::new(config.handshakes_per_source_max())),
+        }
+    }
+
+    /// A place for a connection from `from`, or the bound it is over.
+    pub(crate) fn admit(&self, from: IpAddr) -> Result<Admission, Shed> {
+        let node = self.node.try_acquire().ok_or(Shed::Node)?;
+        let source = self.sources.try_acquire(source_of(from)).ok_or(Shed::Source)?;
+        Ok(Admission { _node: node, _source: source })
+    }
+}
+
+/// The source a connection counts against: its IPv4 address (also when it
+/// arrives mapped into IPv6 on a dual-stack listener), or the /64 prefix of
+/// its IPv6 address (one host commonly holds a whole /64).
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
 }
 
 impl NodeShared {
@@ -129,4 +179,41 @@ pub(crate) fn register_node(shared: &Arc<NodeShared>) {
 pub(crate) fn find_node(id: NodeId) -> Option<Arc<NodeShared>> {
     let nodes = NODES.lock().unwrap_or_else(PoisonError::into_inner);
     nodes.iter().filter_map(Weak::upgrade).find(|n| n.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_ipv4_addresses_and_ipv6_prefixes() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(source_of(ip("10.1.2.3")), ip("10.1.2.3"));
+        assert_eq!(source_of(ip("::ffff:10.1.2.3")), ip("10.1.2.3"));
+        assert_eq!(source_of(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(source_of(ip("2001:db8:1:2:bbbb::9")), source_of(ip("2001:db8:1:2::77")));
+        assert_ne!(source_of(ip("2001:db8:1:3::1")), source_of(ip("2001:db8:1:2::1")));
+    }
+
+    #[test]
+    fn the_node_bound_and_the_source_bound_each_shed() {
+        let config = Config::builder()
+            .env_source(|_| None)
+            .allowed_cpus([0])
+            .handshakes_max(3)
+            .handshakes_per_source_max(2)
+            .build()
+            .unwrap();
+        let bounds = HandshakeBounds::new(&config);
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let held = [bounds.admit(a).unwrap(), bounds.admit(a).unwrap()];
+        assert_eq!(bounds.admit(a).err(), Some(Shed::Source));
+        let third = bounds.admit(b).unwrap();
+        assert_eq!(bounds.admit(b).err(), Some(Shed::Node));
+        drop(held);
+        // A source refused by the node bound did not keep a place.
+        let again = [bounds.admit(b).unwrap(), bounds.admit(a).unwrap()];
+        drop((third, again));
+        assert_eq!((bounds.node.held(), bounds.sources.keys()), (0, 0));
+    }
 }

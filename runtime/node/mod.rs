@@ -126,6 +126,7 @@ impl Node {
             directory: Default::default(),
             registry: Default::default(),
             ports: std::sync::Mutex::new(vec![0; n]),
+            handshakes: crate::core::shared::HandshakeBounds::new(&config),
         });
         register_node(&shared);
         let handle = NodeHandle::from_shared(shared.clone());

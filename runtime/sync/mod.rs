@@ -2,8 +2,9 @@
 //!
 //! Owns: the single-producer single-consumer byte rings between worker cores
 //! ([`ring`]), the "wake a parked core" signal ([`signal`]), the cross-thread
-//! one-shot used by code outside the runtime ([`oneshot`]) and the per-core
-//! counters other threads may read ([`counter`]). Also the one primitive of a
+//! one-shot used by code outside the runtime ([`oneshot`]), the per-core
+//! counters other threads may read ([`counter`]) and the bounded gauges of the
+//! node's connections in the handshake ([`gauge`]). Also the one primitive of a
 //! single core that several parts share: [`waiters`], the tasks waiting for
 //! one condition (transport's readers, the core's room waiters).
 //!
@@ -13,6 +14,7 @@
 
 pub mod counter;
 pub mod flag;
+pub mod gauge;
 pub mod inbox;
 pub mod oneshot;
 pub mod ring;

@@ -1,16 +1,20 @@
 //! The tasks of one connection: the handshake, the reader, the writer.
 //!
 //! Owns: [`handshake`] (drives coremesh-wire's sans-IO `Handshake` over a
-//! socket, bounded by a deadline; a server asks its [`Judge`], the rules'
-//! duplicate check, before it accepts), [`run_reader`] (reads into one large
-//! 16-aligned buffer, checks every frame with the network decoder, takes
-//! heartbeat ticks itself, tells the connection rules whenever the peer was
-//! heard, and hands every other frame to the host's frame sink, which routes
-//! it: an idle target actor's sync handler reads it where it lies) and
+//! socket; a server asks its [`Judge`], the rules' duplicate check, before it
+//! accepts), [`by_deadline`] (races a whole handshake, dial included, against
+//! one glommio timer: a peer that trickles bytes gains no time),
+//! [`run_reader`] (reads into one large 16-aligned buffer, checks every frame
+//! with the network decoder, takes heartbeat ticks itself, tells the
+//! connection rules whenever the peer was heard, and hands every other frame
+//! to the host's frame sink, which routes it: an idle target actor's sync
+//! handler reads it where it lies) and
 //! [`run_writer`] (writes everything a link has queued in one call).
 //!
-//! Must never: decide what a connection is to its link, or when it ends
-//! (`rules.rs` does), trust a byte from the peer before the decoder checked it, allocate
+//! Must never: bound a handshake by the time between reads (a byte every
+//! second would then hold the connection for as long as the peer likes),
+//! decide what a connection is to its link, or when it ends (`rules.rs`
+//! does), trust a byte from the peer before the decoder checked it, allocate
 //! for an incoming length before checking it against the limit, or keep reading
 //! while the target of the frame in hand has no room (the reader waits, and TCP
 //! pushes back on the peer), or hold the core past glommio's time slice while
@@ -19,7 +23,7 @@
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use coremesh_wire::{Decoder, FrameKind, Handshake, HandshakeError, PeerInfo, Progress, RefuseReason};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -74,12 +78,39 @@ pub(crate) enum ConnError {
         /// Whether this side refused.
         ours: bool,
     },
-    /// The handshake did not finish in time.
-    #[error("handshake with {addr} timed out")]
+    /// The handshake did not finish by its deadline (`COREMESH_HANDSHAKE_TIMEOUT_MS`).
+    #[error(
+        "handshake with {addr} did not finish within the handshake deadline of {deadline_ms} ms \
+         (COREMESH_HANDSHAKE_TIMEOUT_MS)"
+    )]
     Timeout {
         /// The peer's address.
         addr: String,
+        /// The deadline, in milliseconds from the accept or the start of the dial.
+        deadline_ms: u64,
     },
+}
+
+/// Runs `work` (a handshake, or a dial and its handshake) until it ends or
+/// `deadline` passes, whichever comes first; at the deadline `work` is dropped
+/// (its socket with it, unless the caller owns that) and the result is
+/// [`ConnError::Timeout`] naming `addr` and `deadline_ms`. One timer for the
+/// whole of it: how the peer spaces its bytes does not matter.
+pub(crate) async fn by_deadline<T>(
+    deadline: Instant,
+    deadline_ms: u64,
+    addr: impl FnOnce() -> String,
+    work: impl std::future::Future<Output = Result<T, ConnError>>,
+) -> Result<T, ConnError> {
+    let left = deadline.saturating_duration_since(crate::clock::now());
+    let timer = async {
+        glommio::timer::sleep(left).await;
+        None
+    };
+    match futures_lite::future::or(async { Some(work.await) }, timer).await {
+        Some(done) => done,
+        None => Err(ConnError::Timeout { addr: addr(), deadline_ms }),
+    }
 }
 
 fn addr_of(stream: &TcpStream) -> String {
@@ -100,17 +131,16 @@ const HANDSHAKE_BUFFER_MAX_BYTES: usize = 2 * Handshake::MAX_MESSAGE_BYTES;
 /// Runs the handshake on `stream`. `first` holds the client's Hello (empty for a
 /// server); a server's `judge` is asked once it has verified the client's proof.
 /// Returns the peer and any bytes that followed the handshake (frames). A client
-/// refused as a duplicate gets [`ConnError::Duplicate`] naming the peer.
+/// refused as a duplicate gets [`ConnError::Duplicate`] naming the peer. Nothing
+/// here bounds the time: the caller runs it under [`by_deadline`].
 pub(crate) async fn handshake(
     stream: &mut TcpStream,
     mut hs: Handshake,
     first: Vec<u8>,
-    timeout: Duration,
     judge: Option<Judge<'_>>,
 ) -> Result<(PeerInfo, Vec<u8>), ConnError> {
     let addr = addr_of(stream);
     let io = |source| ConnError::Io { addr: addr.clone(), source };
-    stream.set_read_timeout(Some(timeout)).map_err(|e| io(std::io::Error::other(e.to_string())))?;
     if !first.is_empty() {
         stream.write_all(&first).await.map_err(io)?;
     }
@@ -133,7 +163,6 @@ pub(crate) async fn handshake(
                 return Err(io(source));
             }
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(ConnError::Timeout { addr }),
             Err(e) => return Err(io(e)),
         };
         filled += n;
@@ -166,10 +195,7 @@ pub(crate) async fn handshake(
             buf.copy_within(consumed..filled, 0);
             filled -= consumed;
             match progress {
-                Progress::Done(peer) => {
-                    stream.set_read_timeout(None).map_err(|e| io(std::io::Error::other(e.to_string())))?;
-                    return Ok((peer, buf[..filled].to_vec()));
-                }
+                Progress::Done(peer) => return Ok((peer, buf[..filled].to_vec())),
                 Progress::NeedMore if consumed == 0 => break,
                 Progress::NeedMore => {}
             }

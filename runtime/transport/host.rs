@@ -2,15 +2,18 @@
 //!
 //! Owns: [`Host`], the one trait a worker core implements for its transport:
 //! the settings and shared state transport reads (ids, config, directory,
-//! counters), the frame sink that takes every checked frame read from a peer,
-//! and the reports transport makes (a link lost, a peer gone silent). Also
-//! [`Delivered`] (what the sink did with a frame) and [`PeerReport`].
+//! counters, the node's bounds on connections in the handshake), the frame
+//! sink that takes every checked frame read from a peer, and the reports
+//! transport makes (a link lost, a peer gone silent). Also [`Delivered`] (what
+//! the sink did with a frame), [`PeerReport`] and [`Shed`] (which bound an
+//! inbound connection was over).
 //!
 //! Must never: grow to name actors, handlers, the system actor or membership
 //! types: transport moves bytes and judges connections; what a frame means is
 //! the core's business, and what a silent peer means is the cluster's.
 
 use std::future::Future;
+use std::net::IpAddr;
 
 use coremesh_wire::{CheckedFrame, TypeTable};
 
@@ -40,8 +43,20 @@ pub(crate) enum PeerReport {
     Closed(NodeId),
 }
 
+/// Why an inbound connection was closed right after accept, unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shed {
+    /// The node already had `COREMESH_HANDSHAKES_MAX` connections in the handshake.
+    Node,
+    /// Its source already had `COREMESH_HANDSHAKES_PER_SOURCE_MAX` in the handshake.
+    Source,
+}
+
 /// The core that owns a [`Transport`], as transport sees it.
 pub(crate) trait Host: 'static {
+    /// What an inbound connection holds while its handshake runs: one place in
+    /// the node's bounds, given back when it is dropped.
+    type Admission: 'static;
     /// This core's links.
     fn transport(&self) -> &Transport;
     /// This node.
@@ -62,6 +77,9 @@ pub(crate) trait Host: 'static {
     fn stopping(&self) -> bool;
     /// This core's counters.
     fn stats(&self) -> &CoreStats;
+    /// Admits a connection just accepted from `from` into the handshake, or
+    /// says which of the node's bounds it is over (it is then closed unread).
+    fn admit(&self, from: IpAddr) -> Result<Self::Admission, Shed>;
     /// The frame sink: one checked frame read from `peer`, for any core of
     /// this node (the host routes it).
     fn frame_from_peer(&self, peer: NodeId, frame: CheckedFrame<'_>) -> Delivered;

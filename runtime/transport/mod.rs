@@ -16,16 +16,26 @@
 //! machine without I/O in `rules.rs`, with its own unit tests; this file only
 //! feeds it what sockets did and does what it says. Heartbeats' timer and
 //! tick frames live in `heartbeat.rs`; the handshake, reader and writer tasks
-//! in `conn.rs`.
+//! in `conn.rs`; the log line of what the accept loop turned away in
+//! `summary.rs`.
+//!
+//! Before a byte is read from an inbound connection it must find a place in
+//! the node's bounds on connections in the handshake ([`Host::admit`]): over
+//! one, it is closed at once, unread, and counted (`handshakes_shed`). Every
+//! handshake, inbound or dialed, has one deadline from the accept or the start
+//! of the dial (`COREMESH_HANDSHAKE_TIMEOUT_MS`); one that misses it is closed
+//! and counted (`handshake_timeouts`). Refusals, sheds, timeouts and failed
+//! accepts are logged as at most one summary line per core per second.
 //!
 //! Core i talks to peer core (i mod peer cores); every core listens on its own
 //! port, advertised in the handshake, so a connection lands on the core that
 //! owns it with no hop. Frames for another core of this node are forwarded over
 //! the rings, still marked untrusted.
 //!
-//! Must never: block the core, let bytes from a peer reach the host before the
-//! network decoder checked them, keep more than a link's bound of frames
-//! queued for a peer, decide a connection rule itself (that is `rules.rs`'s),
+//! Must never: block the core, read from an inbound connection that holds no
+//! place in the node's handshake bounds, log one line per refused connection,
+//! let bytes from a peer reach the host before the network decoder checked
+//! them, keep more than a link's bound of frames queued for a peer, decide a connection rule itself (that is `rules.rs`'s),
 //! or make the send path pay for the rules (a send reads only the map of
 //! outbound buffers: one borrow, one lookup with [`NodeIdHasher`]).
 //!
@@ -41,6 +51,7 @@ pub(crate) mod host;
 pub(crate) mod link;
 pub(crate) mod rules;
 pub(crate) mod socket;
+pub(crate) mod summary;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -92,6 +103,8 @@ pub(crate) struct Transport {
     /// The connection rules of this core; made on first use from the host's
     /// settings ([`rules`]).
     rules: RefCell<Option<Conns>>,
+    /// What this core turned away since its last summary line.
+    turned: RefCell<summary::Summary>,
 }
 
 impl Transport {
@@ -183,8 +196,31 @@ fn local_info<H: Host>(host: &H, target_core: u16) -> LocalInfo {
     }
 }
 
-fn handshake_timeout<H: Host>(host: &H) -> Duration {
-    Duration::from_millis(host.config().connection_timeout_ms())
+/// The handshake's deadline, in milliseconds (`COREMESH_HANDSHAKE_TIMEOUT_MS`).
+fn handshake_timeout_ms<H: Host>(host: &H) -> u64 {
+    host.config().handshake_timeout_ms()
+}
+
+/// Counts a connection this core turned away (or a failed accept) in its
+/// summary, and logs the summary line when one is due, now or (in a task of
+/// its own) at the end of the interval.
+fn turned_away<H: Host>(host: &Rc<H>, what: summary::Turned<'_>) {
+    let next = host.transport().turned.borrow_mut().note(crate::clock::now(), what);
+    match next {
+        summary::Next::Log(line) => tracing::warn!(core = %host.core_id(), "{line}"),
+        summary::Next::WakeAt(at) => {
+            let host = host.clone();
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(at.saturating_duration_since(crate::clock::now())).await;
+                let line = host.transport().turned.borrow_mut().on_wake(crate::clock::now());
+                if let Some(line) = line {
+                    tracing::warn!(core = %host.core_id(), "{line}");
+                }
+            })
+            .detach();
+        }
+        summary::Next::Nothing => {}
+    }
 }
 
 /// The link to `node`, dialing it if this core has none but the node is
@@ -269,7 +305,7 @@ pub(crate) async fn connect<H: Host>(host: &Rc<H>, addr: SocketAddr) -> Result<N
             rules(&**host).on_dial_refused(crate::clock::now(), dial);
             let node = NodeId(peer.node_id);
             tracing::debug!(core = %host.core_id(), peer = %node, "both nodes dialed; using the peer's connection");
-            wait_until_up(&**host, node, handshake_timeout(&**host)).await?;
+            wait_until_up(&**host, node, handshake_timeout_ms(&**host)).await?;
             Ok(node)
         }
         Err(e) => {
@@ -282,35 +318,44 @@ pub(crate) async fn connect<H: Host>(host: &Rc<H>, addr: SocketAddr) -> Result<N
 }
 
 /// Waits until this core's link to `node` is up (the peer's dial that won
-/// over ours), at most `timeout`.
-async fn wait_until_up<H: Host>(host: &H, node: NodeId, timeout: Duration) -> Result<(), ConnError> {
-    let deadline = crate::clock::now() + timeout;
+/// over ours), at most `timeout_ms` (the handshake deadline: the peer's
+/// handshake with this core has as long).
+async fn wait_until_up<H: Host>(host: &H, node: NodeId, timeout_ms: u64) -> Result<(), ConnError> {
+    let deadline = crate::clock::now() + Duration::from_millis(timeout_ms);
     loop {
         if rules(host).state(node) == LinkState::Up {
             return Ok(());
         }
         if crate::clock::now() >= deadline {
-            return Err(ConnError::Timeout { addr: format!("node {node}") });
+            return Err(ConnError::Timeout { addr: format!("node {node}"), deadline_ms: timeout_ms });
         }
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
 }
 
+/// Dials `addr` and runs the client handshake, the two together bounded by
+/// one deadline from now: a server that trickles its Hello, or never answers,
+/// fails the dial with [`ConnError::Timeout`] when it passes.
 async fn dial_handshake<H: Host>(
     host: &H,
     addr: SocketAddr,
     peer_core: u16,
 ) -> Result<(NodeId, TcpStream, Vec<u8>), ConnError> {
-    let io = |source| ConnError::Io { addr: addr.to_string(), source };
-    let mut stream = TcpStream::connect_timeout(addr, handshake_timeout(host))
-        .await
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-    let mut nonce = [0u8; 32];
-    socket::random_bytes(&mut nonce).map_err(io)?;
-    let mut hello = Vec::new();
-    let hs = Handshake::client(local_info(host, peer_core), host.config().cookie(), nonce, &mut hello)
-        .map_err(|source| ConnError::Handshake { addr: addr.to_string(), source })?;
-    let (peer, first) = conn::handshake(&mut stream, hs, hello, handshake_timeout(host), None).await?;
+    let deadline_ms = handshake_timeout_ms(host);
+    let deadline = crate::clock::now() + Duration::from_millis(deadline_ms);
+    let dial = async {
+        let io = |source| ConnError::Io { addr: addr.to_string(), source };
+        let mut stream =
+            TcpStream::connect(addr).await.map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let mut nonce = [0u8; 32];
+        socket::random_bytes(&mut nonce).map_err(io)?;
+        let mut hello = Vec::new();
+        let hs = Handshake::client(local_info(host, peer_core), host.config().cookie(), nonce, &mut hello)
+            .map_err(|source| ConnError::Handshake { addr: addr.to_string(), source })?;
+        let (peer, first) = conn::handshake(&mut stream, hs, hello, None).await?;
+        Ok((peer, stream, first))
+    };
+    let (peer, stream, first) = conn::by_deadline(deadline, deadline_ms, || addr.to_string(), dial).await?;
     let node = learn_peer(host, &peer, addr.ip())?;
     Ok((node, stream, first))
 }
@@ -378,24 +423,55 @@ async fn run_connection<H: Host>(
     host.stats().connections_closed.add(1);
 }
 
+/// How long the accept loop waits after a failed accept before it tries
+/// again: a node out of file descriptors frees some as handshakes end, and
+/// the connection waits in the kernel's backlog meanwhile.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
 /// Accepts connections on this core's listener for as long as the core runs.
+/// A connection over one of the node's handshake bounds is closed at once,
+/// before a byte of it is read.
 pub(crate) async fn accept_loop<H: Host>(host: Rc<H>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                let host = host.clone();
-                glommio::spawn_local(async move { serve_inbound(host, stream).await }).detach();
+                let accepted = crate::clock::now();
+                let from = stream.peer_addr().map(|a| a.ip()).unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+                match host.admit(from) {
+                    Ok(admission) => {
+                        let host = host.clone();
+                        glommio::spawn_local(serve_inbound(host, stream, from, accepted, admission)).detach();
+                    }
+                    Err(shed) => {
+                        drop(stream);
+                        host.stats().handshakes_shed.add(1);
+                        if shed == host::Shed::Source {
+                            host.stats().handshakes_shed_per_source.add(1);
+                        }
+                        turned_away(&host, summary::Turned::Shed(shed));
+                    }
+                }
             }
             Err(e) => {
-                tracing::warn!(core = %host.core_id(), error = %e, "accept failed");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+                host.stats().accept_errors.add(1);
+                let e = std::io::Error::other(e.to_string());
+                turned_away(&host, summary::Turned::AcceptFailed(&e));
+                glommio::timer::sleep(ACCEPT_RETRY).await;
             }
         }
     }
 }
 
-async fn serve_inbound<H: Host>(host: Rc<H>, mut stream: TcpStream) {
-    let seen_from = stream.peer_addr().map(|a| a.ip()).unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+/// Runs the server handshake on a connection accepted at `accepted` from
+/// `seen_from`, which holds `admission` (its place in the node's handshake
+/// bounds) until the handshake ends, then runs the connection.
+async fn serve_inbound<H: Host>(
+    host: Rc<H>,
+    mut stream: TcpStream,
+    seen_from: std::net::IpAddr,
+    accepted: std::time::Instant,
+    admission: H::Admission,
+) {
     let mut nonce = [0u8; 32];
     if let Err(e) = socket::random_bytes(&mut nonce) {
         tracing::warn!(error = %e, "no entropy for a handshake nonce");
@@ -410,9 +486,13 @@ async fn serve_inbound<H: Host>(host: Rc<H>, mut stream: TcpStream) {
             Verdict::RefuseDuplicate => Some(coremesh_wire::RefuseReason::Duplicate),
         }
     };
-    let timeout = handshake_timeout(&*host);
-    let done = conn::handshake(&mut stream, hs, Vec::new(), timeout, Some(&judge)).await;
-    let (peer, first) = match done {
+    let deadline_ms = handshake_timeout_ms(&*host);
+    let deadline = accepted + Duration::from_millis(deadline_ms);
+    let shake = conn::handshake(&mut stream, hs, Vec::new(), Some(&judge));
+    let done = conn::by_deadline(deadline, deadline_ms, || seen_from.to_string(), shake).await;
+    drop(admission);
+    let done = done.and_then(|(peer, first)| Ok((learn_peer(&*host, &peer, seen_from)?, peer, first)));
+    let (node, peer, first) = match done {
         Ok(done) => done,
         Err(ConnError::Duplicate { peer, .. }) => {
             tracing::debug!(core = %host.core_id(), peer = %NodeId(peer.node_id), "both nodes dialed; keeping ours");
@@ -420,16 +500,15 @@ async fn serve_inbound<H: Host>(host: Rc<H>, mut stream: TcpStream) {
             return;
         }
         Err(e) => {
-            tracing::warn!(core = %host.core_id(), error = %e, "inbound connection refused");
+            // Closed before it is counted and logged.
+            drop(stream);
             host.stats().refused_connections.add(1);
-            return;
-        }
-    };
-    let node = match learn_peer(&*host, &peer, seen_from) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(core = %host.core_id(), error = %e, "inbound connection refused");
-            host.stats().refused_connections.add(1);
+            if matches!(e, ConnError::Timeout { .. }) {
+                host.stats().handshake_timeouts.add(1);
+                turned_away(&host, summary::Turned::TimedOut);
+            } else {
+                turned_away(&host, summary::Turned::Refused(&e));
+            }
             return;
         }
     };
