@@ -31,7 +31,8 @@ impl Actor for Counter {}
 impl Handler<Add> for Counter {
     type Reply = u64;
     fn handle(&mut self, msg: &ArchivedAdd, _ctx: &mut Ctx<Self>) -> u64 {
-        self.total += msg.n.to_native();
+        // Wrapping: a fuzzed `n` may be anything, and this counter must not panic.
+        self.total = self.total.wrapping_add(msg.n.to_native());
         self.total
     }
 }
