@@ -195,7 +195,10 @@
 //!   port: a node joins with `COREMESH_SEEDS` naming any member (or
 //!   `NodeHandle::connect`), every member's id, address and core ports travel
 //!   with the gossip, and worker cores dial new members and drop gone ones by
-//!   themselves. Gossip packets carry an HMAC tag keyed with the cookie.
+//!   themselves. Gossip packets carry an HMAC tag keyed with the cookie over
+//!   the sender's id and the packet's number, so a replayed packet is dropped,
+//!   and an old ProbeAck cannot answer a new probe
+//!   (`cluster/membership/machine_tests.rs::a_replayed_*`).
 //! - [`NodeHandle::cluster_state`], [`NodeHandle::wait_for`] and
 //!   [`NodeHandle::subscribe`] ([`MemberEvent`]: up, left, down; lagged for
 //!   a subscriber that fell behind).

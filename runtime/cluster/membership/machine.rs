@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use foca::{AccumulatingRuntime, Foca, Member as FocaMember, OwnedNotification, PostcardCodec};
 
-use super::envelope::{Envelope, Kind, Refused};
+use super::envelope::{Envelope, Kind, Refused, Stamp};
 use super::identity::GossipId;
+use super::replay::ReplayGuard;
 use super::{step, ControlReport, Member, MemberStatus, Step};
 use crate::core::shared::CoreCommand;
 use crate::ids::NodeId;
@@ -130,9 +131,14 @@ pub(crate) struct Membership {
     known: HashMap<NodeId, GossipId>,
     /// Every member's status as published ([`Effects::member_changed`]).
     status: HashMap<NodeId, MemberStatus>,
-    /// Nodes probed after a closed connection, and when the probe is due.
-    probes: HashMap<NodeId, Instant>,
+    /// Nodes probed after a closed connection: when the probe is due, and
+    /// the number of the Probe packet, which its ProbeAck must echo.
+    probes: HashMap<NodeId, (Instant, u64)>,
     leave: Leave,
+    /// The number of the last packet this node sealed.
+    seq: u64,
+    /// The packets acted on, so none is acted on twice.
+    replay: ReplayGuard,
 }
 
 impl Membership {
@@ -155,6 +161,8 @@ impl Membership {
             status: HashMap::new(),
             probes: HashMap::new(),
             leave: Leave::Staying,
+            seq: 0,
+            replay: ReplayGuard::default(),
         })
     }
 
@@ -188,7 +196,7 @@ impl Membership {
         packet: &[u8],
         fx: &mut impl Effects,
     ) {
-        let (kind, body) = match self.envelope.open(packet) {
+        let (kind, stamp, body) = match self.envelope.open(packet) {
             Ok(opened) => opened,
             Err(Refused::UnknownKind(kind)) => {
                 return tracing::debug!(%from, kind, "gossip packet of unknown kind dropped");
@@ -197,6 +205,9 @@ impl Membership {
                 return tracing::debug!(%from, bytes = packet.len(), ?why, "gossip packet dropped: bad tag (another cluster or cookie)");
             }
         };
+        if !self.replay.accept(stamp) {
+            return tracing::debug!(%from, sender = stamp.sender, seq = stamp.seq, "gossip packet dropped: a replay");
+        }
         let node = body.first_chunk::<8>().map(|b| NodeId(u64::from_le_bytes(*b)));
         if let Leave::Leaving { waiting, .. } = &mut self.leave {
             if let (Kind::LeaveAck, Some(node)) = (kind, node) {
@@ -222,9 +233,13 @@ impl Membership {
                     self.member_gone(&id, MemberStatus::Left, fx);
                 }
             }
-            (Kind::Probe, Some(_)) => self.send(fx, from, Kind::ProbeAck),
+            // The answer echoes the probe's number: an old ProbeAck answers nothing.
+            (Kind::Probe, Some(_)) => self.send_body(fx, from, Kind::ProbeAck, &stamp.seq.to_le_bytes()),
             (Kind::ProbeAck, Some(node)) => {
-                self.probes.remove(&node);
+                let echo = body.get(8..16).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+                if self.probes.get(&node).is_some_and(|p| Some(p.1) == echo) {
+                    self.probes.remove(&node);
+                }
             }
             (Kind::LeaveAck, _) => {}
             (_, None) => tracing::debug!(%from, ?kind, "gossip packet without a node id dropped"),
@@ -247,7 +262,7 @@ impl Membership {
                 fx.set_timer(SEED_RETRY, Timer::SeedAnnounce);
             }
             // A ProbeAck removed the probe; a later probe has a later deadline.
-            (Leave::Staying, Timer::Probe(node)) if self.probes.get(&node).is_some_and(|due| *due <= now) => {
+            (Leave::Staying, Timer::Probe(node)) if self.probes.get(&node).is_some_and(|p| p.0 <= now) => {
                 self.probes.remove(&node);
                 if let Some(id) = self.known.get(&node).cloned() {
                     tracing::warn!(%node, "connection closed and the node does not answer; declaring it down");
@@ -286,7 +301,8 @@ impl Membership {
             ControlReport::Peer(PeerReport::Closed(node)) => {
                 let Some(to) = self.known.get(&node).map(|id| id.addr) else { return };
                 if self.status(node) == Some(MemberStatus::Up) && !self.probes.contains_key(&node) {
-                    self.probes.insert(node, now + PROBE_WAIT);
+                    // The Probe is the next packet sealed: its number.
+                    self.probes.insert(node, (now + PROBE_WAIT, self.seq + 1));
                     self.send(fx, to, Kind::Probe);
                     fx.set_timer(PROBE_WAIT, Timer::Probe(node));
                 }
@@ -322,11 +338,13 @@ impl Membership {
         fx.set_timer(LEAVE_RESEND, Timer::LeaveResend);
     }
 
-    fn send_leaves(&self, fx: &mut impl Effects) {
-        if let Leave::Leaving { waiting, .. } = &self.leave {
-            for to in waiting.values() {
-                self.send(fx, *to, Kind::Leave);
-            }
+    fn send_leaves(&mut self, fx: &mut impl Effects) {
+        let to: Vec<SocketAddr> = match &self.leave {
+            Leave::Leaving { waiting, .. } => waiting.values().copied().collect(),
+            _ => return,
+        };
+        for to in to {
+            self.send(fx, to, Kind::Leave);
         }
     }
 
@@ -356,8 +374,22 @@ impl Membership {
     }
 
     /// Sends a packet of `kind` whose body is this node's id.
-    fn send(&self, fx: &mut impl Effects, to: SocketAddr, kind: Kind) {
-        fx.send_to(to, self.envelope.seal(kind, &self.me.node.to_le_bytes()));
+    fn send(&mut self, fx: &mut impl Effects, to: SocketAddr, kind: Kind) {
+        self.send_body(fx, to, kind, &[]);
+    }
+
+    /// Sends a packet of `kind` whose body is this node's id, then `more`.
+    fn send_body(&mut self, fx: &mut impl Effects, to: SocketAddr, kind: Kind, more: &[u8]) {
+        let mut body = self.me.node.to_le_bytes().to_vec();
+        body.extend_from_slice(more);
+        let packet = self.seal(kind, &body);
+        fx.send_to(to, packet);
+    }
+
+    /// Seals `body` as the next packet of this node.
+    fn seal(&mut self, kind: Kind, body: &[u8]) -> Vec<u8> {
+        self.seq += 1;
+        self.envelope.seal(kind, Stamp { sender: self.me.node, seq: self.seq }, body)
     }
 
     /// Sends what foca wrote, sets its timers, and acts on its news, until
@@ -367,7 +399,8 @@ impl Membership {
             let mut any = false;
             while let Some((to, data)) = self.rt.to_send() {
                 any = true;
-                fx.send_to(to.addr, self.envelope.seal(Kind::Foca, &data));
+                let packet = self.seal(Kind::Foca, &data);
+                fx.send_to(to.addr, packet);
             }
             while let Some((after, timer)) = self.rt.to_schedule() {
                 any = true;

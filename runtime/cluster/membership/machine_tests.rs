@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 
 use super::*;
-use crate::cluster::membership::envelope::{Envelope, Kind};
+use crate::cluster::membership::envelope::{Envelope, Kind, Stamp};
 
 const INTERVAL: Duration = Duration::from_millis(100);
 const TIMEOUT: Duration = Duration::from_millis(1000);
@@ -346,24 +346,89 @@ fn a_leave_nobody_acknowledges_is_repeated_and_ends_at_the_deadline() {
 fn a_packet_with_a_bad_tag_is_dropped_unread() {
     let mut sim = Sim::new(1);
     let body = 7u64.to_le_bytes();
-    let good = Envelope::new(COOKIE, CLUSTER).unwrap().seal(Kind::Probe, &body);
+    let stamp = Stamp { sender: 7, seq: 1 };
+    let good = Envelope::new(COOKIE, CLUSTER).unwrap().seal(Kind::Probe, stamp, &body);
     let mut flipped = good.clone();
     flipped[3] ^= 1;
-    let other_cookie = Envelope::new(b"another cookie", CLUSTER).unwrap().seal(Kind::Probe, &body);
-    let other_cluster = Envelope::new(COOKIE, "another cluster").unwrap().seal(Kind::Probe, &body);
+    let mut restamped = good.clone();
+    restamped[17 + 8] ^= 1;
+    let other_cookie = Envelope::new(b"another cookie", CLUSTER).unwrap().seal(Kind::Probe, stamp, &body);
+    let other_cluster = Envelope::new(COOKIE, "another cluster").unwrap().seal(Kind::Probe, stamp, &body);
     let now = sim.now;
     let p = sim.p(0);
     let seen = p.fx.seen.len();
-    for bad in [&flipped[..], &other_cookie, &other_cluster, &good[..10], &[]] {
+    for bad in [&flipped[..], &restamped, &other_cookie, &other_cluster, &good[..20], &good[..10], &[]] {
         p.m.on_packet(now, addr(5), bad, &mut p.fx);
         assert!(p.fx.sent.is_empty() && p.fx.seen.len() == seen && p.fx.timers.is_empty());
     }
     // The same probe with a good tag is answered.
     p.m.on_packet(now, addr(5), &good, &mut p.fx);
     assert_eq!(p.fx.sent.len(), 1);
-    let (kind, body) =
-        Envelope::new(COOKIE, CLUSTER).unwrap().open(&p.fx.sent[0].1).map(|(k, b)| (k, b.to_vec())).unwrap();
-    assert_eq!((p.fx.sent[0].0, kind, body), (addr(5), Kind::ProbeAck, id(0).0.to_le_bytes().to_vec()));
+    let (kind, body) = Envelope::new(COOKIE, CLUSTER)
+        .unwrap()
+        .open(&p.fx.sent[0].1)
+        .map(|(k, _, b)| (k, b.to_vec()))
+        .unwrap();
+    // The answer names this node and echoes the probe's number.
+    let expected = [id(0).0.to_le_bytes(), 1u64.to_le_bytes()].concat();
+    assert_eq!((p.fx.sent[0].0, kind, body), (addr(5), Kind::ProbeAck, expected));
+}
+
+#[test]
+fn a_replayed_packet_is_dropped() {
+    let mut sim = Sim::new(1);
+    let seal =
+        |seq| Envelope::new(COOKIE, CLUSTER).unwrap().seal(Kind::Probe, Stamp { sender: 7, seq }, &[7; 8]);
+    let now = sim.now;
+    let p = sim.p(0);
+    let mut answers = |packet: &[u8]| {
+        p.m.on_packet(now, addr(5), packet, &mut p.fx);
+        std::mem::take(&mut p.fx.sent).len()
+    };
+    assert_eq!(answers(&seal(5)), 1, "a new packet is answered");
+    assert_eq!(answers(&seal(5)), 0, "the same bytes again: a replay");
+    assert_eq!(answers(&seal(3)), 1, "an older packet never seen, inside the window");
+    assert_eq!(answers(&seal(3)), 0);
+    assert_eq!(answers(&seal(500)), 1);
+    assert_eq!(answers(&seal(4)), 0, "older than the window");
+}
+
+#[test]
+fn a_replayed_probe_ack_does_not_keep_a_killed_node_up() {
+    // Regression: a captured ProbeAck replayed every 20 ms hid a kill -9 for
+    // seconds; its bytes depended only on cookie, cluster, kind and node id.
+    let mut sim = Sim::joined(2);
+    let now = sim.now;
+    // A closed connection to a live node: probe and answer, captured.
+    let p = sim.p(0);
+    p.m.on_report(now, ControlReport::Peer(PeerReport::Closed(id(1))), &mut p.fx);
+    let (_, probe) = p.fx.sent.iter().find(|(to, _)| *to == addr(1)).cloned().expect("a probe");
+    p.fx.sent.clear();
+    let q = sim.p(1);
+    q.m.on_packet(now, addr(0), &probe, &mut q.fx);
+    let (_, ack) = q.fx.sent.iter().find(|(to, _)| *to == addr(0)).cloned().expect("a probe ack");
+    q.fx.sent.clear();
+    let p = sim.p(0);
+    p.m.on_packet(now, addr(1), &ack, &mut p.fx);
+    sim.run_for(PROBE_WAIT + INTERVAL);
+    assert_eq!(sim.peers[0].m.status(id(1)), Some(MemberStatus::Up), "the live node answered");
+    // Now it dies, its connection closes again, and the captured ack is replayed.
+    sim.set_alive(1, false);
+    let now = sim.now;
+    let p = sim.p(0);
+    p.m.on_report(now, ControlReport::Peer(PeerReport::Closed(id(1))), &mut p.fx);
+    for _ in 0..(PROBE_WAIT.as_millis() / 20) {
+        let now = sim.now;
+        let p = sim.p(0);
+        p.m.on_packet(now, addr(1), &ack, &mut p.fx);
+        sim.run_for(Duration::from_millis(20));
+    }
+    sim.run_for(Duration::from_millis(20));
+    assert_eq!(
+        sim.peers[0].m.status(id(1)),
+        Some(MemberStatus::Down),
+        "declared down at the probe's deadline"
+    );
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub(crate) mod control;
 pub(crate) mod envelope;
 pub(crate) mod identity;
 pub(crate) mod machine;
+pub(crate) mod replay;
 mod subscription;
 
 use subscription::EventQueue;
