@@ -56,6 +56,15 @@ pub enum TellError {
         /// The node.
         node: NodeId,
     },
+    /// The connection to the target's node closed or went silent, and the
+    /// cluster has not yet said whether the node lives (it probes it at once);
+    /// nothing was enqueued. Later sends either reach it again (the node
+    /// answered and is dialed anew) or fail with [`TellError::NodeGone`].
+    #[error("the connection to {node} was lost and the cluster is checking whether it lives; nothing was enqueued")]
+    ConnectionLost {
+        /// The node.
+        node: NodeId,
+    },
     /// The connection to the target's node holds its bound of queued bytes.
     #[error("connection to {node} has {bytes} bytes queued, its bound; nothing was enqueued")]
     LinkFull {

@@ -185,6 +185,14 @@
 //!   send to a node it has no connection to dials one.
 //! - A closed connection fails every ask this core has in flight to that node
 //!   with `ConnectionLost` at once (`tests/remote.rs::a_killed_peer_*`).
+//! - After a connection to a node closed or went silent, sends to it fail
+//!   at once with [`TellError::ConnectionLost`] (nothing is queued) until
+//!   the cluster hears from it (it answers the probe the close set off, and
+//!   every core dials it again) or declares it gone (then `NodeGone`); with
+//!   no word either way, the next send after a connection timeout dials
+//!   again. Tells accepted before the core saw the close are dropped with
+//!   the link and counted (`bytes_dropped_link_down`)
+//!   (`tests/remote.rs::tells_to_a_killed_peer_fail_typed_*`).
 //! - A node id is random per process start: a restarted process is a new node.
 //! - When two nodes dial each other at once, one connection per core pair
 //!   survives (the lower node id's dial). Connection heartbeats detect a peer

@@ -91,6 +91,10 @@ counters! {
     /// asking node, a full ring, a link closed as too slow): the asker's own
     /// deadline ends its ask.
     replies_dropped,
+    /// Bytes of frames queued on a link (tells, asks, replies) dropped unsent
+    /// because the link went down: what was accepted before the core knew the
+    /// connection was lost. Asks among them fail with `ConnectionLost`.
+    bytes_dropped_link_down,
     /// Connections closed because their peer read nothing back while this
     /// core's replies to it passed twice the link's bound.
     slow_links_closed,

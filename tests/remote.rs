@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coremesh::{ActorId, ActorRef, AskError, Config, CoreId, Node, NodeId};
+use coremesh::{ActorId, ActorRef, AskError, Config, CoreId, MemberStatus, Node, NodeId};
 
 const NODE: &str = env!("CARGO_BIN_EXE_coremesh-node");
 
@@ -308,5 +308,52 @@ fn fifo_holds_per_pair_across_processes_for_a_million_messages() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(last, (sent, 0), "every message arrived, each pair in order");
+    node.shutdown().unwrap();
+}
+
+#[test]
+fn tells_to_a_killed_peer_fail_typed_from_the_close_until_it_is_declared_gone() {
+    // Regression (issue 10, finding 7): for about 300 ms after the connection
+    // closed, until the node was declared down, tells to it returned Ok and
+    // vanished (each send dialed the dead node again and queued on the link).
+    let mut peer = peer(&[]);
+    let node = local(None, None);
+    node.connect(peer.addr).wait().unwrap();
+    let e = peer.echoers[0];
+    assert_eq!(node.ask(&e, Echo { n: 1 }).timeout(T).wait(), Ok(1));
+    let member =
+        |s: &coremesh::ClusterState| s.member(peer.node).is_some_and(|m| m.status == MemberStatus::Up);
+    node.wait_for(member, T).expect("the peer is a member");
+    peer.child.kill().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    node.run_on(CoreId(0), move || {
+        glommio::spawn_local(async move {
+            // One tell a millisecond until the node is gone, at most 20 s.
+            let mut seen = String::new();
+            for n in 0..20_000u64 {
+                let mark = match e.tell(Echo { n }) {
+                    Ok(()) => 'o',
+                    Err(coremesh::TellError::ConnectionLost { .. }) => 'l',
+                    Err(coremesh::TellError::NodeGone { .. }) => 'g',
+                    Err(_) => 'x',
+                };
+                if !seen.ends_with(mark) {
+                    seen.push(mark);
+                }
+                if mark == 'g' {
+                    break;
+                }
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+            let _ = tx.send(seen);
+        })
+        .detach();
+    })
+    .wait()
+    .unwrap();
+    let seen = rx.recv_timeout(Duration::from_secs(30)).expect("the tells ended");
+    // Accepted while the connection still looked open, then refused as lost,
+    // then refused as gone: never accepted again once it was known lost.
+    assert!(seen == "olg" || seen == "lg", "tells went {seen:?} (o ok, l ConnectionLost, g NodeGone)");
     node.shutdown().unwrap();
 }

@@ -130,7 +130,7 @@ impl CoreRt {
         if !self.watches.borrow_mut().monitor_node(watcher, node) {
             return;
         }
-        if node != self.node_id() && self.link(node).is_none() {
+        if node != self.node_id() && self.link(node).is_err() {
             self.watches.borrow_mut().demonitor_node(watcher, node);
             self.send_control(watcher, Control::NodeDown(NodeDown { node }));
         }

@@ -19,14 +19,14 @@ use super::route::Origin;
 use super::shared::CoreCommand;
 use super::CoreRt;
 use crate::config::Config;
-use crate::error::{AskError, ConnectError};
+use crate::error::{AskError, ConnectError, TellError};
 use crate::ids::{CoreId, NodeId};
 use crate::stats::CoreStats;
 use crate::sync::oneshot;
 use crate::transport::directory::Directory;
 use crate::transport::host::Shed;
 use crate::transport::link::Link;
-use crate::transport::{Delivered, Host, PeerReport, Transport};
+use crate::transport::{Delivered, Host, NoLink, PeerReport, Transport};
 
 impl Host for CoreRt {
     type Admission = super::shared::Admission;
@@ -92,12 +92,20 @@ impl CoreRt {
     /// This core's link to `node`, dialing one if the node is known but this
     /// core has no link yet (an ask can reach this core through another
     /// core's connection, and the asking node may have no core that connects
-    /// to this one). `None`: the node is unknown here.
+    /// to this one). An error says why there is none: the node is unknown
+    /// or gone (`UnknownNode`, `NodeGone`), or its connection was lost and the
+    /// cluster has not yet said whether it lives (`ConnectionLost`).
     #[inline]
-    pub(crate) fn link(&self, node: NodeId) -> Option<Rc<Link>> {
-        self.transport
-            .get(node)
-            .or_else(|| super::current().and_then(|rc| crate::transport::link_to(&rc, node)))
+    pub(crate) fn link(&self, node: NodeId) -> Result<Rc<Link>, TellError> {
+        if let Some(link) = self.transport.get(node) {
+            return Ok(link);
+        }
+        let dialed = super::current().map(|rc| crate::transport::link_to(&rc, node));
+        match dialed {
+            Some(Ok(link)) => Ok(link),
+            Some(Err(NoLink::Lost)) => Err(TellError::ConnectionLost { node }),
+            Some(Err(NoLink::Unknown)) | None => Err(self.shared.directory.unreachable(node)),
+        }
     }
 
     /// The cluster declared `node` down, or it left: drop this core's link to

@@ -69,8 +69,8 @@ impl CoreRt {
     pub(crate) fn hop(&self, node: NodeId, core: u16) -> Result<Hop, SendFail> {
         if node != self.node {
             return match self.link(node) {
-                Some(link) => Ok(Hop::Link(link)),
-                None => Err(self.shared.directory.unreachable(node).into()),
+                Ok(link) => Ok(Hop::Link(link)),
+                Err(e) => Err(e.into()),
             };
         }
         if core == self.core.0 {

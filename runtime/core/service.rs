@@ -81,7 +81,11 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
                         parked.extend(blocked);
                     }
                     Command::Run(f) => f(&core),
-                    Command::Core(CoreCommand::Dial(node)) => drop(core.link(node)),
+                    Command::Core(CoreCommand::Dial(node)) => {
+                        // The node is up (or answered a probe): dial it now.
+                        crate::transport::alive(&*core, node);
+                        drop(core.link(node));
+                    }
                     Command::Core(CoreCommand::NodeGone(node)) => core.node_gone(node),
                     Command::Connect { addr, reply } => connect_from(&core, addr, reply),
                     Command::Shutdown => {
@@ -271,8 +275,9 @@ impl CoreRt {
                 tx.send(Err(AskError::NotSent(err)));
             }
         };
-        let Some(link) = self.link(to_node) else {
-            return refuse(reply, self.shared().directory.unreachable(to_node));
+        let link = match self.link(to_node) {
+            Ok(link) => link,
+            Err(e) => return refuse(reply, e),
         };
         if !link.has_room() {
             return refuse(reply, crate::error::TellError::LinkFull { node: to_node, bytes: link.queued() });

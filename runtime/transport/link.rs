@@ -73,11 +73,18 @@ impl Link {
 
     /// Marks the link down, drops what it still queued, and wakes its writer
     /// (which closes the socket) and its readers (which stop).
-    pub(crate) fn set_down(&self) {
+    /// Returns how many queued bytes were dropped unsent.
+    pub(crate) fn set_down(&self) -> usize {
         self.state.set(LinkState::Down);
-        self.out.borrow_mut().clear();
+        let dropped = {
+            let mut out = self.out.borrow_mut();
+            let n = out.len();
+            out.clear();
+            n
+        };
         self.wake_writer();
         self.closed.borrow_mut().wake_all();
+        dropped
     }
 
     /// Whether one more frame may be queued.

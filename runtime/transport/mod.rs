@@ -165,7 +165,8 @@ fn carry_out_here<H: Host>(host: &H, effect: Effect) {
         Effect::LinkDown(node) => {
             let link = transport.links.borrow_mut().remove(&node);
             if let Some(link) = link {
-                link.set_down();
+                let dropped = link.set_down();
+                host.stats().bytes_dropped_link_down.add(dropped as u64);
             }
             host.link_lost(node);
         }
@@ -225,19 +226,36 @@ fn turned_away<H: Host>(host: &Rc<H>, what: summary::Turned<'_>) {
 
 /// The link to `node`, dialing it if this core has none but the node is
 /// known (another core met it). `None`: the node is unknown here.
-pub(crate) fn link_to<H: Host>(host: &Rc<H>, node: NodeId) -> Option<Rc<Link>> {
+pub(crate) fn link_to<H: Host>(host: &Rc<H>, node: NodeId) -> Result<Rc<Link>, NoLink> {
     let transport = host.transport();
     if let Some(link) = transport.get(node) {
-        return Some(link);
+        return Ok(link);
     }
     let record = host.directory().get(node);
     let mut fx = Vec::new();
     let route = rules(&**host).on_send(crate::clock::now(), node, record.as_ref(), &mut fx);
     carry_out(host, fx);
     match route {
-        rules::Route::Queue => transport.get(node),
-        rules::Route::Unknown => None,
+        rules::Route::Queue => transport.get(node).ok_or(NoLink::Unknown),
+        rules::Route::Unknown => Err(NoLink::Unknown),
+        rules::Route::Lost => Err(NoLink::Lost),
     }
+}
+
+/// Why a send found no link to its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoLink {
+    /// Nothing here knows where the node listens.
+    Unknown,
+    /// Its connection closed or went silent, and the cluster has not said
+    /// yet whether it lives (`rules.rs`, `Route::Lost`).
+    Lost,
+}
+
+/// The cluster heard from `node` after its connection was lost: sends to it
+/// may dial again.
+pub(crate) fn alive<H: Host>(host: &H, node: NodeId) {
+    rules(host).on_alive(node);
 }
 
 /// This node takes its link to `node` down (no report): the cluster declared

@@ -105,6 +105,9 @@ pub(crate) enum Route {
     Queue,
     /// The node's address is not known here: the send fails.
     Unknown,
+    /// The node's connection closed or went silent, and the cluster has not
+    /// yet said whether it lives: the send fails, nothing is queued.
+    Lost,
 }
 
 /// A server's word on an authenticated inbound connection (`on_inbound`).
@@ -223,6 +226,11 @@ pub(crate) struct Conns {
     core: u16,
     timing: Timing,
     peers: NodeMap<Peer>,
+    /// Nodes whose writing connection ended or went silent: sends to them
+    /// fail until the node connects again, the cluster says it is alive
+    /// (`on_alive`) or gone (`on_close`), or the deadline set by the next
+    /// check (a connection timeout later) passes.
+    lost: NodeMap<Option<Instant>>,
     addr_dials: Vec<AddrDial>,
     next_conn: u64,
     last_tick: Instant,
@@ -236,6 +244,7 @@ impl Conns {
             core,
             timing,
             peers: NodeMap::default(),
+            lost: NodeMap::default(),
             addr_dials: Vec::new(),
             next_conn: 0,
             last_tick: now,
@@ -271,6 +280,11 @@ impl Conns {
     ) -> Route {
         if self.peers.contains_key(&node) {
             return Route::Queue;
+        }
+        match self.lost.get(&node) {
+            Some(Some(until)) if now >= *until => drop(self.lost.remove(&node)),
+            Some(_) => return Route::Lost,
+            None => {}
         }
         let Some(record) = record.filter(|r| !r.cores.is_empty()) else {
             return Route::Unknown;
@@ -402,6 +416,7 @@ impl Conns {
     /// `conn` to `node` is established: it is read, and writes the link if it
     /// is the first (opening the link if there was none).
     fn connected(&mut self, now: Instant, node: NodeId, conn: Conn, fx: &mut impl Effects) -> Role {
+        self.lost.remove(&node);
         let p = self.peers.entry(node).or_insert_with(|| {
             fx.open(node);
             Peer::new(now, None)
@@ -436,6 +451,9 @@ impl Conns {
         if writing {
             self.peers.remove(&node);
             fx.link_down(node);
+            if !stopping {
+                self.lost.insert(node, None);
+            }
         }
         !stopping
     }
@@ -443,9 +461,16 @@ impl Conns {
     /// This node closes its link to `node` (the node was declared gone, its
     /// peer reads nothing back, or the socket could not be set up): no report.
     pub(crate) fn on_close(&mut self, node: NodeId, fx: &mut impl Effects) {
+        self.lost.remove(&node);
         if self.peers.remove(&node).is_some() {
             fx.link_down(node);
         }
+    }
+
+    /// The cluster heard from `node` after its connection was lost (it
+    /// answered a probe): sends to it may dial again.
+    pub(crate) fn on_alive(&mut self, node: NodeId) {
+        self.lost.remove(&node);
     }
 
     /// Something arrived from `node` at `now` (bytes on one of its
@@ -467,6 +492,14 @@ impl Conns {
             self.last_tick = now;
         }
         let timeout = self.timing.connection_timeout;
+        self.lost.retain(|_, until| match until {
+            None => {
+                *until = Some(now + timeout);
+                true
+            }
+            Some(t) => now < *t,
+        });
+        let lost = &mut self.lost;
         self.peers.retain(|&node, p| {
             if p.writer.is_none() {
                 let gave_up = p.dialing.is_none() && p.wait_until.is_some_and(|t| now >= t);
@@ -478,6 +511,7 @@ impl Conns {
             if now.saturating_duration_since(p.last_heard) > timeout {
                 fx.link_down(node);
                 fx.report(PeerReport::Unresponsive(node));
+                lost.insert(node, Some(now + timeout));
                 return false;
             }
             if tick {

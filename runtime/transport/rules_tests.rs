@@ -358,6 +358,46 @@ fn a_tick_goes_to_each_peer_core_read_from_once_each_every_interval() {
 }
 
 #[test]
+fn a_lost_node_refuses_sends_until_it_is_heard_alive_or_its_time_runs_out() {
+    // Regression (issue 10, finding 7): after a connection closed, a send
+    // dialed again at once and queued on the new link; when the node was dead
+    // the dial failed and the queued tells vanished after an `Ok`.
+    let clock = Clock::new();
+    let mut t = Conns::new(A, 0, timing(), clock.at(0));
+    let mut fx = Vec::new();
+    t.on_send(clock.at(0), B, Some(&record(B, 1)), &mut fx);
+    let first = dial_in(&fx);
+    fx.clear();
+    assert_eq!(t.on_dial_done(clock.at(1), first, B, &mut fx), Role::Writer);
+    t.on_connection_ended(B, first.conn, false, &mut fx);
+    fx.clear();
+    assert_eq!(t.on_send(clock.at(2), B, Some(&record(B, 1)), &mut fx), Route::Lost, "no dial, no queue");
+    assert!(fx.is_empty(), "{fx:?}");
+    // The cluster heard from it (a probe answered): the next send dials.
+    t.on_alive(B);
+    assert_eq!(t.on_send(clock.at(3), B, Some(&record(B, 1)), &mut fx), Route::Queue);
+    let second = dial_in(&fx);
+    fx.clear();
+    // Lost again through silence; nobody says anything: refused until a
+    // connection timeout after the next check, then the next send dials.
+    assert_eq!(t.on_dial_done(clock.at(4), second, B, &mut fx), Role::Writer);
+    fx.clear();
+    let silent_at = 4 + TIMEOUT_MS + 1;
+    t.on_timer(clock.at(silent_at), &mut fx);
+    assert!(fx.contains(&Effect::Report(PeerReport::Unresponsive(B))), "{fx:?}");
+    fx.clear();
+    assert_eq!(t.on_send(clock.at(silent_at + 1), B, Some(&record(B, 1)), &mut fx), Route::Lost);
+    t.on_timer(clock.at(silent_at + TIMEOUT_MS), &mut fx);
+    assert_eq!(t.on_send(clock.at(silent_at + TIMEOUT_MS), B, Some(&record(B, 1)), &mut fx), Route::Queue);
+    // Gone for the cluster: forgotten (the directory answers for it from now on).
+    let third = dial_in(&fx);
+    t.on_close(B, &mut fx);
+    assert_ne!(third.conn, second.conn);
+    fx.clear();
+    assert_eq!(t.on_send(clock.at(silent_at + TIMEOUT_MS + 1), B, None, &mut fx), Route::Unknown);
+}
+
+#[test]
 fn after_a_link_goes_down_nothing_redials_until_the_next_send() {
     let clock = Clock::new();
     let mut t = Conns::new(A, 0, timing(), clock.at(0));
@@ -373,7 +413,11 @@ fn after_a_link_goes_down_nothing_redials_until_the_next_send() {
         t.on_timer(clock.at(ms), &mut fx);
     }
     assert!(fx.is_empty(), "no dial by itself: {fx:?}");
-    assert_eq!(t.on_send(clock.at(600), B, Some(&record(B, 1)), &mut fx), Route::Queue);
+    // Past the lost window (a connection timeout after the first check).
+    let later = 2 + TIMEOUT_MS;
+    t.on_timer(clock.at(later), &mut fx);
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(t.on_send(clock.at(later), B, Some(&record(B, 1)), &mut fx), Route::Queue);
     let second = dial_in(&fx);
     assert_ne!(second.conn, first.conn);
     assert_eq!(fx, [Effect::Open(B), Effect::Dial(second, addr(B, 0))]);

@@ -239,6 +239,8 @@ impl Membership {
                 let echo = body.get(8..16).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
                 if self.probes.get(&node).is_some_and(|p| Some(p.1) == echo) {
                     self.probes.remove(&node);
+                    // It lives: the cores that lost their connection to it dial again.
+                    fx.core_command(CoreCommand::Dial(node));
                 }
             }
             (Kind::LeaveAck, _) => {}
