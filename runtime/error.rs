@@ -89,6 +89,15 @@ pub enum TellError {
     NodeStopped,
 }
 
+impl TellError {
+    /// Whether the target's node is lost: its connection is known lost
+    /// ([`TellError::ConnectionLost`]) or it was declared gone
+    /// ([`TellError::NodeGone`]). See [`AskError::is_node_lost`].
+    pub fn is_node_lost(&self) -> bool {
+        matches!(self, TellError::ConnectionLost { .. } | TellError::NodeGone { .. })
+    }
+}
+
 /// Why an `ask` produced no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AskError {
@@ -145,6 +154,32 @@ pub enum AskError {
     /// must deliver the reply. Await the ask instead.
     #[error("a blocking wait on a worker core would stall it; .await the ask instead")]
     WouldBlock,
+}
+
+impl AskError {
+    /// Whether the target's node is lost, however it showed: the connection
+    /// closed with the ask in flight ([`AskError::ConnectionLost`]), or the
+    /// ask was not sent because the connection was known lost
+    /// ([`TellError::ConnectionLost`]) or the node was declared gone
+    /// ([`TellError::NodeGone`]). One branch for the sequence a dying node
+    /// shows a sender: `ConnectionLost` for what was in flight, then
+    /// `NotSent(ConnectionLost)` while the cluster checks it, then
+    /// `NotSent(NodeGone)` once it is declared down.
+    ///
+    /// ```
+    /// use coremesh::{AskError, NodeId, TellError};
+    /// let node = NodeId(7);
+    /// assert!(AskError::ConnectionLost { node }.is_node_lost());
+    /// assert!(AskError::NotSent(TellError::NodeGone { node }).is_node_lost());
+    /// assert!(!AskError::Timeout.is_node_lost());
+    /// ```
+    pub fn is_node_lost(&self) -> bool {
+        match self {
+            AskError::ConnectionLost { .. } => true,
+            AskError::NotSent(e) => e.is_node_lost(),
+            _ => false,
+        }
+    }
 }
 
 /// Why an actor was not spawned.

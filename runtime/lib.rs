@@ -26,7 +26,7 @@
 //! | `node/` | [`Node`] start and shutdown, [`NodeHandle`] (the node from any thread), the answers of cross-thread requests | touch a core's actors except through its inbox |
 //! | `config/` | [`Config`], the builder and the `COREMESH_*` environment | fall back silently on a bad value |
 //! | `sync/` | the primitives threads share (rings, signal, inbox, one-shot, counters, bounded gauges) and the one-core waiter list | be bypassed: atomics live only here |
-//! | leaves | `clock.rs` (the only clock reads), `ids.rs` (names of nodes, cores, actors, message types), `error.rs`, `stats.rs` | depend on any part |
+//! | leaves | `clock.rs` (the only clock reads), `ids.rs` (names of nodes, cores, actors, message types), `error.rs`, `stats.rs`, `time.rs` (`sleep` on a worker core) | depend on any part |
 //!
 //! The parts depend on each other in this order, lower on higher never:
 //! leaves → `sync/`, `config/` → `transport/` → `core/` and `actor/` →
@@ -193,6 +193,9 @@
 //!   again. Tells accepted before the core saw the close are dropped with
 //!   the link and counted (`bytes_dropped_link_down`)
 //!   (`tests/remote.rs::tells_to_a_killed_peer_fail_typed_*`).
+//!   A caller handles the whole sequence (in flight: `ConnectionLost`; then
+//!   `NotSent(ConnectionLost)`; then `NotSent(NodeGone)`) with one branch:
+//!   [`AskError::is_node_lost`] / [`TellError::is_node_lost`].
 //! - A node id is random per process start: a restarted process is a new node.
 //! - When two nodes dial each other at once, one connection per core pair
 //!   survives (the lower node id's dial). Connection heartbeats detect a peer
@@ -393,6 +396,7 @@ mod ids;
 mod node;
 pub mod stats;
 mod sync;
+pub mod time;
 mod transport;
 
 pub use cluster::membership;

@@ -224,3 +224,36 @@ fn frames_from_a_ring_to_an_idle_actor_are_handled_in_place() {
     assert!(core1.inline >= 40, "most frames were read where they lay in the ring: {core1:?}");
     node.shutdown().unwrap();
 }
+
+/// On `Add`, spawns a task that sleeps, then adds to the counter `to`.
+struct Later {
+    to: coremesh::ActorRef<Counter>,
+}
+impl coremesh::Actor for Later {}
+impl coremesh::Handler<Add> for Later {
+    type Reply = ();
+    fn handle(&mut self, msg: &ArchivedAdd, ctx: &mut coremesh::Ctx<Self>) {
+        let (to, n) = (self.to, msg.n.to_native());
+        ctx.spawn_task(async move {
+            coremesh::time::sleep(Duration::from_millis(2)).await;
+            let _ = to.tell(Add { n });
+        });
+    }
+}
+coremesh::handlers!(Later: Add);
+
+#[test]
+fn tasks_run_on_a_core_with_no_glommio_in_the_callers_code() {
+    let node = node();
+    let task = node.spawn_task_on(CoreId(0), || async {
+        coremesh::time::sleep(Duration::from_millis(2)).await;
+        42
+    });
+    assert_eq!(task.wait(), Ok(42));
+    let hooks = hooks();
+    let counter = counter_on(&node, 0, &hooks);
+    let later = node.spawn_on(CoreId(0), move || Later { to: counter }).wait().unwrap();
+    node.tell(&later, Add { n: 5 }).unwrap();
+    assert!(wait_until(5 * SECOND, || node.ask(&counter, Get).timeout(SECOND).wait().map(|g| g.0) == Ok(5)));
+    node.shutdown().unwrap();
+}

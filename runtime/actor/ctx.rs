@@ -56,6 +56,13 @@ impl<A> Ctx<A> {
         }
     }
 
+    /// Runs `task` on this core beside its actors (it starts once the
+    /// current handler returns), with no glommio dependency in the caller's
+    /// `Cargo.toml`: sleeps with [`crate::time::sleep`], sends to refs.
+    pub fn spawn_task(&mut self, task: impl std::future::Future<Output = ()> + 'static) {
+        glommio::spawn_local(task).detach();
+    }
+
     /// Spawns an actor on this core. It starts running once the current handler
     /// returns; messages sent to it meanwhile wait in its mailbox.
     pub fn spawn<B: Dispatch>(&mut self, actor: B) -> ActorRef<B> {

@@ -105,6 +105,44 @@ impl NodeHandle {
         Duration::from_millis(self.shared.config.connection_timeout_ms())
     }
 
+    /// Runs a task on worker `core`: `make` runs there and returns a future
+    /// that the core polls beside its actors, with no glommio dependency in
+    /// the caller's `Cargo.toml`. The answer is the future's output; waiting
+    /// for it is optional (drop the [`Waiting`] and the task still runs), and
+    /// [`Waiting::wait`] gives up at its timeout.
+    ///
+    /// ```no_run
+    /// # let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
+    /// use std::time::Duration;
+    /// let n = node
+    ///     .spawn_task_on(coremesh::CoreId(0), || async {
+    ///         coremesh::time::sleep(Duration::from_millis(1)).await;
+    ///         42
+    ///     })
+    ///     .wait()?;
+    /// assert_eq!(n, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_task_on<R, Fut, F>(&self, core: CoreId, make: F) -> Waiting<R, SpawnError>
+    where
+        R: Send + 'static,
+        Fut: std::future::Future<Output = R> + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+    {
+        if let Err(e) = self.core_shared(core) {
+            return Waiting::failed(e);
+        }
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::Run(Box::new(move |_core| {
+            let fut = make();
+            glommio::spawn_local(async move { tx.send(Ok(fut.await)) }).detach();
+        }));
+        match self.command(core, cmd) {
+            Ok(()) => Waiting::new(rx, SpawnError::NodeStopped, self.wait_timeout()),
+            Err(_) => Waiting::failed(SpawnError::NodeStopped),
+        }
+    }
+
     /// Runs `f` on worker `core` and returns its result. Inside `f`,
     /// [`crate::node::local`] functions work (spawn on that core, and so on).
     pub fn run_on<R, F>(&self, core: CoreId, f: F) -> Waiting<R, SpawnError>
