@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use coremesh::{Config, MemberEvent, Node};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    coremesh::logs::init_from_env()?;
     let mut args = std::env::args().skip(1);
     let mut builder = Config::builder();
     if let Some(listen) = args.next() {

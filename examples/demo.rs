@@ -118,6 +118,7 @@ fn asks(node: &Node, to: ActorRef<Counter>) -> Vec<Duration> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    coremesh::logs::init_from_env()?;
     if std::env::args().nth(1).as_deref() == Some("--peer") {
         return peer();
     }

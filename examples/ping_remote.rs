@@ -48,6 +48,7 @@ fn parse(arg: Option<String>, what: &str) -> Result<Option<SocketAddr>, String> 
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    coremesh::logs::init_from_env()?;
     let mut args = std::env::args().skip(1);
     let listen =
         parse(args.next(), "listen address")?.ok_or("usage: ping_remote <listen addr> [peer addr]")?;

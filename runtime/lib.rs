@@ -26,7 +26,7 @@
 //! | `node/` | [`Node`] start and shutdown, [`NodeHandle`] (the node from any thread), the answers of cross-thread requests | touch a core's actors except through its inbox |
 //! | `config/` | [`Config`], the builder and the `COREMESH_*` environment | fall back silently on a bad value |
 //! | `sync/` | the primitives threads share (rings, signal, inbox, one-shot, counters, bounded gauges) and the one-core waiter list | be bypassed: atomics live only here |
-//! | leaves | `clock.rs` (the only clock reads), `ids.rs` (names of nodes, cores, actors, message types), `error.rs`, `stats.rs`, `time.rs` (`sleep` on a worker core) | depend on any part |
+//! | leaves | `clock.rs` (the only clock reads), `ids.rs` (names of nodes, cores, actors, message types), `error.rs`, `stats.rs`, `time.rs` (`sleep` on a worker core), `logs.rs` (`COREMESH_LOG` for programs) | depend on any part |
 //!
 //! The parts depend on each other in this order, lower on higher never:
 //! leaves → `sync/`, `config/` → `transport/` → `core/` and `actor/` →
@@ -393,6 +393,7 @@ pub mod config;
 mod core;
 pub mod error;
 mod ids;
+pub mod logs;
 mod node;
 pub mod stats;
 mod sync;
