@@ -9,8 +9,9 @@
 //! clusters would miss heartbeats. Every wait has a deadline.
 
 mod common;
+#[path = "fixture/procs.rs"]
+mod procs;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Mutex};
@@ -120,14 +121,7 @@ impl Proc {
         };
         let mut child = cmd.spawn().expect("spawn coremesh-node");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = procs::lines_of(stdout);
         let ready = lines.recv_timeout(T).unwrap_or_default();
         let words: Vec<&str> = ready.split_whitespace().collect();
         if words.len() < 5 || words[0] != "ready" {

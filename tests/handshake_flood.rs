@@ -14,6 +14,8 @@
 //! otherwise. The times printed are the figures for the notes (`cargo test
 //! --test handshake_flood -- --nocapture`); none is asserted.
 
+#[path = "fixture/procs.rs"]
+mod procs;
 mod raw_peer;
 mod trickle;
 
@@ -100,14 +102,7 @@ fn serve() -> Served {
             }
         }
     });
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let lines = procs::lines_of(stdout);
     let ready = lines.recv_timeout(T).unwrap_or_default();
     let words: Vec<&str> = ready.split_whitespace().collect();
     if words.len() < 5 || words[0] != "ready" {

@@ -9,6 +9,8 @@
 //! asserts a speed. The times printed (`eprintln!`) are figures for the notes:
 //! `cargo test --test handshake_limits -- --nocapture`.
 
+#[path = "fixture/procs.rs"]
+mod procs;
 mod raw_peer;
 mod trickle;
 
@@ -159,17 +161,8 @@ fn trickling_server() -> (SocketAddr, std::thread::JoinHandle<Option<Duration>>)
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
     let server = std::thread::spawn(move || {
-        listener.set_nonblocking(true).unwrap();
         let deadline = Instant::now() + T;
-        let mut stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Err(e) => panic!("no dial within {T:?}: {e}"),
-            }
-        };
+        let mut stream = procs::accept_within(&listener, T, "dial");
         let accepted = Instant::now();
         stream.set_nonblocking(false).unwrap();
         let mut hs = Handshake::server(local_info(fake_node_id(0)), Config::DEFAULT_COOKIE, nonce());

@@ -8,7 +8,8 @@
 //! printed, where it cannot: not root, or `ip` / `iptables` missing (`.ci/run`
 //! installs them). Every wait has a deadline.
 
-use std::io::{BufRead, BufReader};
+#[path = "fixture/procs.rs"]
+mod procs;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -103,14 +104,7 @@ impl Proc {
         }
         let mut child = cmd.spawn().expect("spawn coremesh-node in a namespace");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = procs::lines_of(stdout);
         let ready = lines.recv_timeout(T).expect("a ready line");
         let id = ready.split_whitespace().nth(1).expect("ready <id>").to_string();
         Proc { child, id, lines, seen: Vec::new() }

@@ -7,6 +7,8 @@
 //! The peer is a blocking `TcpStream` running the sans-IO `Handshake` by hand. Every
 //! wait is bounded (read timeouts, a deadline on accept, polled counters).
 
+#[path = "fixture/procs.rs"]
+mod procs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -125,17 +127,7 @@ fn a_node_dialing_a_peer_that_disagrees_on_a_type_fails_naming_it() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let peer = std::thread::spawn(move || {
-        listener.set_nonblocking(true).unwrap();
-        let deadline = Instant::now() + T;
-        let mut stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Err(e) => panic!("no dial from the node within {T:?}: {e}"),
-            }
-        };
+        let mut stream = procs::accept_within(&listener, T, "dial from the node");
         stream.set_nonblocking(false).unwrap();
         // A server whose build gives `schema.Ping` another fingerprint would refuse the
         // node first; this one sends such a Hello anyway, so the node is the one to judge.
