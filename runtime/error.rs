@@ -216,6 +216,15 @@ pub enum SpawnError {
         /// How long the caller waited.
         waited: std::time::Duration,
     },
+    /// The closure given to `run_on` (or the task of `spawn_task_on`)
+    /// panicked; the core runs on.
+    #[error("the code run on {core} panicked: {message}")]
+    TaskPanicked {
+        /// The core it ran on.
+        core: CoreId,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 /// Why a node did not start, or did not stop cleanly.

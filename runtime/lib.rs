@@ -167,7 +167,17 @@
 //!   `stopping`, `stopped`) stops that actor only, with
 //!   [`StopReason::Panicked`]; its watchers hear `Panicked` (a hook's panic
 //!   names the hook, type id 0) and its core runs on
-//!   (`tests/failures.rs::a_panic_in_started_or_stopping_*`).
+//!   (`tests/failures.rs::a_panic_in_started_or_stopping_*`). So does a panic
+//!   in a task the actor spawned (`Ctx::spawn_task`); a panicking `run_on`
+//!   closure or `spawn_task_on` task fails its caller with
+//!   `SpawnError::TaskPanicked` (`tests/fatal.rs`).
+//! - A panic in the runtime's own code on a worker core never leaves a
+//!   half-alive node: the node records it ([`NodeHandle::fatal`]), logs it,
+//!   leaves the cluster, fails every pending ask (`NodeStopped` here,
+//!   `ConnectionLost` or `NodeGone` at peers) and stops; `run_until_signal`
+//!   and `shutdown` return `NodeError::WorkerPanicked`, and the embedding
+//!   service decides whether to exit (`coremesh-node` exits 1)
+//!   (`tests/fatal.rs::a_runtime_panic_*`).
 //! - Not promised: order across different senders; delivery of a tell to an
 //!   actor on another core that stopped meanwhile (it is counted as a dead
 //!   letter there); a free place in the handshake for a legitimate peer while
@@ -435,7 +445,7 @@ pub mod __private {
     pub use crate::actor::glue::{run_async, run_sync, Delivery};
     pub use crate::actor::message::MESSAGE_TYPES;
     pub use crate::actor::SyncDispatch;
-    pub use crate::node::hooks::{pending_asks, simulate_node_down, watchers_of};
+    pub use crate::node::hooks::{panic_in_runtime, pending_asks, simulate_node_down, watchers_of};
     pub use crate::transport::conn::in_receive_buffer;
     /// How many watch messages one core keeps for a retry.
     pub const WATCH_RETRY_MAX: usize = crate::cluster::monitor::WATCH_RETRY_MAX;

@@ -59,8 +59,9 @@ impl<A> Ctx<A> {
     /// Runs `task` on this core beside its actors (it starts once the
     /// current handler returns), with no glommio dependency in the caller's
     /// `Cargo.toml`: sleeps with [`crate::time::sleep`], sends to refs.
+    /// A panic in `task` stops this actor with `Panicked`, as a handler's would.
     pub fn spawn_task(&mut self, task: impl std::future::Future<Output = ()> + 'static) {
-        glommio::spawn_local(task).detach();
+        crate::core::actor_task::spawn_actor_task(self.me.id(), task);
     }
 
     /// Spawns an actor on this core. It starts running once the current handler

@@ -234,3 +234,22 @@ fn fail_queued(core: &CoreRt, buf: &[u8], mut off: usize) {
         }
     }
 }
+
+/// Runs `task`, spawned by actor `owner` with `ctx.spawn_task`, on this core.
+/// A panic in it is the actor's code failing: the owner stops with
+/// `Panicked` (`in a spawned task: …`) and its watchers are told, as for a
+/// handler; the core runs on.
+pub(crate) fn spawn_actor_task(
+    owner: crate::ids::ActorId,
+    task: impl std::future::Future<Output = ()> + 'static,
+) {
+    glommio::spawn_local(async move {
+        let Err(p) = AssertUnwindSafe(task).catch_unwind().await else { return };
+        let reason = hook_panicked("a spawned task", &*p);
+        crate::core::with_current(|core| match core.cell(owner.slot, owner.generation) {
+            Some(cell) => cell.kill(reason),
+            None => tracing::error!(actor = %owner, ?reason, "a task spawned by a stopped actor panicked"),
+        });
+    })
+    .detach();
+}

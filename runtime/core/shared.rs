@@ -89,6 +89,8 @@ pub(crate) struct NodeShared {
     pub membership: crate::cluster::membership::MembershipShared,
     /// How many inbound connections are in the handshake, on all cores.
     pub handshakes: HandshakeBounds,
+    /// The runtime panic that stopped the node, if one did (`crate::node::fatal`).
+    pub fatal: Mutex<Option<crate::node::fatal::Fatal>>,
 }
 
 /// The node's bounds on inbound connections in the handshake, all cores

@@ -10,6 +10,7 @@
 //! core's inbox and runs on the core.
 
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use crate::config::Config;
 use crate::core::frames::encode_into;
 use crate::core::pending::ForeignReply;
 use crate::core::shared::{Command, CoreShared, NodeShared, INBOX_COMMANDS_MAX};
-use crate::error::{AskError, ConnectError, SpawnError, TellError};
+use crate::error::{AskError, ConnectError, NodeError, SpawnError, TellError};
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
 use crate::node::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
 use crate::stats::NodeStats;
@@ -133,9 +134,19 @@ impl NodeHandle {
             return Waiting::failed(e);
         }
         let (tx, rx) = oneshot::channel();
-        let cmd = Command::Run(Box::new(move |_core| {
-            let fut = make();
-            glommio::spawn_local(async move { tx.send(Ok(fut.await)) }).detach();
+        let cmd = Command::Run(Box::new(move |core| {
+            let core_id = core.core_id();
+            // The caller's code: a panic in it (making the future or polling
+            // it) is the caller's error, never the core's end.
+            let fut = match catch_unwind(AssertUnwindSafe(make)) {
+                Ok(fut) => fut,
+                Err(p) => return tx.send(Err(task_panicked(core_id, &*p))),
+            };
+            glommio::spawn_local(async move {
+                let done = futures_lite::FutureExt::catch_unwind(AssertUnwindSafe(fut)).await;
+                tx.send(done.map_err(|p| task_panicked(core_id, &*p)))
+            })
+            .detach();
         }));
         match self.command(core, cmd) {
             Ok(()) => Waiting::new(rx, SpawnError::NodeStopped, self.wait_timeout()),
@@ -154,7 +165,10 @@ impl NodeHandle {
             return Waiting::failed(e);
         }
         let (tx, rx) = oneshot::channel();
-        let cmd = Command::Run(Box::new(move |_core| tx.send(Ok(f()))));
+        let cmd = Command::Run(Box::new(move |core| {
+            // The caller's code: its panic is the caller's error, never the core's end.
+            tx.send(catch_unwind(AssertUnwindSafe(f)).map_err(|p| task_panicked(core.core_id(), &*p)))
+        }));
         match self.command(core, cmd) {
             Ok(()) => Waiting::new(rx, SpawnError::NodeStopped, self.wait_timeout()),
             Err(_) => Waiting::failed(SpawnError::NodeStopped),
@@ -364,6 +378,23 @@ impl NodeHandle {
     pub fn is_stopping(&self) -> bool {
         self.shared.stopping.is_set()
     }
+
+    /// The runtime panic that stopped this node, if one did: the runtime's own
+    /// code (never an actor's, whose panic stops only that actor) panicked on
+    /// a worker core, and the node left the cluster, failed its pending asks
+    /// and stopped rather than run on with a dead core. A service that does
+    /// not sit in [`Node::run_until_signal`](crate::Node::run_until_signal)
+    /// (which returns this error) can poll it beside
+    /// [`NodeHandle::is_stopping`] and decide whether to exit or restart.
+    pub fn fatal(&self) -> Option<NodeError> {
+        let fatal = self.shared.fatal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        fatal.as_ref().map(crate::node::fatal::Fatal::to_error)
+    }
+}
+
+/// The error for a `run_on` closure or `spawn_task_on` task that panicked.
+fn task_panicked(core: CoreId, p: &(dyn std::any::Any + Send)) -> SpawnError {
+    SpawnError::TaskPanicked { core, message: crate::core::cell::panic_message(p) }
 }
 
 /// The cluster as this node sees it (`crate::cluster::membership`).

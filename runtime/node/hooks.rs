@@ -37,3 +37,15 @@ pub fn watchers_of(node: &NodeHandle, actor: ActorId) -> Result<usize, SpawnErro
 pub fn pending_asks(node: &NodeHandle, core: CoreId) -> Result<usize, SpawnError> {
     node.run_on(core, || crate::core::with_current(|c| c.pending.borrow().len()).unwrap_or(0)).wait()
 }
+
+/// Makes the runtime's own code panic on worker `core` of `node` (not an
+/// actor's, not a `run_on` closure's: those are contained): what a bug in
+/// the runtime would do. For the tests of `crate::node::fatal`.
+#[doc(hidden)]
+pub fn panic_in_runtime(node: &NodeHandle, core: CoreId) -> bool {
+    let Some(c) = node.shared().cores.get(usize::from(core.0)) else { return false };
+    let cmd = crate::core::shared::Command::Run(Box::new(|_| panic!("a panic injected into the runtime")));
+    let pushed = c.inbox.push(cmd).is_ok();
+    c.signal.notify();
+    pushed
+}

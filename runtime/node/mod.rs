@@ -7,6 +7,7 @@
 //! still runs, or start a node whose workers could not all be pinned.
 
 pub(crate) mod answers;
+pub(crate) mod fatal;
 pub(crate) mod handle;
 pub(crate) mod hooks;
 pub mod local;
@@ -26,6 +27,7 @@ use crate::core::shared::{register_node, CoreShared, NodeShared, INBOX_COMMANDS_
 use crate::core::CoreRt;
 use crate::error::NodeError;
 use crate::ids::{CoreId, NodeId};
+use crate::node::fatal::{run_worker, WorkerEnd};
 use crate::node::handle::NodeHandle;
 use crate::stats::CoreStats;
 use crate::sync::flag::Flag;
@@ -52,7 +54,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// ```
 pub struct Node {
     handle: NodeHandle,
-    workers: Vec<(CoreId, JoinHandle<Result<ServiceExit, String>>)>,
+    workers: Vec<(CoreId, JoinHandle<Result<ServiceExit, WorkerEnd>>)>,
     control: Option<(JoinHandle<()>, mpsc::Sender<()>)>,
 }
 
@@ -127,6 +129,7 @@ impl Node {
             registry: Default::default(),
             ports: std::sync::Mutex::new(vec![0; n]),
             handshakes: crate::core::shared::HandshakeBounds::new(&config),
+            fatal: std::sync::Mutex::new(None),
         });
         register_node(&shared);
         let handle = NodeHandle::from_shared(shared.clone());
@@ -146,37 +149,45 @@ impl Node {
                     Err(e) => {
                         let reason = e.to_string();
                         let _ = ready.send(Err(NodeError::Executor { core, cpu, reason: reason.clone() }));
-                        return Err(reason);
+                        return Err(WorkerEnd::NeverStarted(reason));
                     }
                 };
-                Ok(ex.run(async move {
-                    // Core 0 listens on the configured address, the others on a port
-                    // of their own on the same IP, advertised in the handshake.
-                    let listen = shared.config.listen();
-                    let addr = if i == 0 { listen } else { std::net::SocketAddr::new(listen.ip(), 0) };
-                    let listener = match glommio::net::TcpListener::bind(addr).and_then(|l| {
-                        let port = l.local_addr().map(|a| a.port())?;
-                        Ok((l, port))
-                    }) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let reason = e.to_string();
-                            let _ =
-                                ready.send(Err(NodeError::Listen { core, addr: addr.to_string(), reason }));
-                            return ServiceExit::default();
-                        }
-                    };
-                    let rt: Rc<CoreRt> = CoreRt::new(shared, core, txs, rxs);
-                    let _guard = rt.enter();
-                    // The system actor is the first of every core: (slot 0, generation 1).
-                    let sys = rt.spawn(crate::cluster::system::SystemActor { shared: rt.shared().clone() });
-                    debug_assert_eq!((sys.id().slot, sys.id().generation), (0, 1));
-                    glommio::spawn_local(crate::transport::accept_loop(rt.clone(), listener.0)).detach();
-                    glommio::spawn_local(crate::transport::heartbeat::heartbeat_loop(rt.clone())).detach();
-                    glommio::spawn_local(crate::core::pending::timer::run_expiry(rt.clone())).detach();
-                    let _ = ready.send(Ok((core, listener.1)));
-                    run_service(rt).await
-                }))
+                let fatal_to = shared.clone();
+                run_worker(&fatal_to, core, move || {
+                    ex.run(async move {
+                        // Core 0 listens on the configured address, the others on a port
+                        // of their own on the same IP, advertised in the handshake.
+                        let listen = shared.config.listen();
+                        let addr = if i == 0 { listen } else { std::net::SocketAddr::new(listen.ip(), 0) };
+                        let listener = match glommio::net::TcpListener::bind(addr).and_then(|l| {
+                            let port = l.local_addr().map(|a| a.port())?;
+                            Ok((l, port))
+                        }) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                let reason = e.to_string();
+                                let _ = ready.send(Err(NodeError::Listen {
+                                    core,
+                                    addr: addr.to_string(),
+                                    reason,
+                                }));
+                                return ServiceExit::default();
+                            }
+                        };
+                        let rt: Rc<CoreRt> = CoreRt::new(shared, core, txs, rxs);
+                        let _guard = rt.enter();
+                        // The system actor is the first of every core: (slot 0, generation 1).
+                        let sys =
+                            rt.spawn(crate::cluster::system::SystemActor { shared: rt.shared().clone() });
+                        debug_assert_eq!((sys.id().slot, sys.id().generation), (0, 1));
+                        glommio::spawn_local(crate::transport::accept_loop(rt.clone(), listener.0)).detach();
+                        glommio::spawn_local(crate::transport::heartbeat::heartbeat_loop(rt.clone()))
+                            .detach();
+                        glommio::spawn_local(crate::core::pending::timer::run_expiry(rt.clone())).detach();
+                        let _ = ready.send(Ok((core, listener.1)));
+                        run_service(rt).await
+                    })
+                })
             });
             match spawned {
                 Ok(h) => node.workers.push((core, h)),
@@ -305,7 +316,10 @@ impl Node {
                     }));
                 }
                 Ok(Ok(_)) => {}
-                Ok(Err(reason)) => tracing::debug!(%core, %reason, "worker never started"),
+                Ok(Err(WorkerEnd::NeverStarted(reason))) => {
+                    tracing::debug!(%core, %reason, "worker never started")
+                }
+                Ok(Err(WorkerEnd::Panicked(fatal))) => result = result.and(Err(fatal.to_error())),
                 Err(p) => {
                     let reason = p
                         .downcast_ref::<&str>()

@@ -181,7 +181,12 @@ impl Control {
     /// leaves the cluster.
     pub(crate) fn run(mut self, stop: mpsc::Receiver<()>) {
         let mut buf = vec![0u8; PACKET_BYTES_MAX];
+        // A shutdown requested through any handle (or by a runtime panic,
+        // `crate::node::fatal`) is a leave too, not only `Node::shutdown`.
         while let Err(mpsc::TryRecvError::Empty) = stop.try_recv() {
+            if self.io.shared.stopping.is_set() {
+                break;
+            }
             self.receive(&mut buf);
             self.fire_timers();
             while let Ok(report) = self.reports.try_recv() {
