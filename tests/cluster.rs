@@ -1,5 +1,6 @@
 //! Cluster membership with real processes: joining from one seed, a graceful
-//! leave, a `kill -9` with asks in flight, a `SIGSTOP`/`SIGCONT` pause, and a
+//! leave, a `kill -9` with asks in flight (and one while an attacker replays
+//! the killed node's captured gossip), a `SIGSTOP`/`SIGCONT` pause, and a
 //! partition between network namespaces made with veth and iptables.
 //!
 //! The peers are `coremesh-node serve` children (they print `member up|left|down
@@ -432,4 +433,130 @@ fn a_node_restarted_at_the_same_address_is_a_new_member_and_old_refs_say_it_is_g
     assert!(message.contains(&old_node.to_string()) && message.contains("gone"), "{message}");
     drop(b2);
     a.shutdown().unwrap();
+}
+
+/// Records the UDP payloads sent from port `from` to port `to` on loopback
+/// until `stop`, with a packet socket (needs root: `None` otherwise).
+fn capture_udp(
+    from: u16,
+    to: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Option<std::thread::JoinHandle<Vec<Vec<u8>>>> {
+    // SAFETY: socket(2) has no memory preconditions.
+    let fd = unsafe {
+        libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from((libc::ETH_P_IP as u16).to_be()))
+    };
+    if fd < 0 {
+        eprintln!("skipped: no packet socket ({})", std::io::Error::last_os_error());
+        return None;
+    }
+    let timeout = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
+    // SAFETY: `timeout` is a valid timeval of the size passed.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    Some(std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: `ll` is a zeroed sockaddr_ll of the length passed.
+            let mut ll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: `buf` and `ll` are valid writable buffers of the lengths passed.
+            let n = unsafe {
+                libc::recvfrom(
+                    fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    (&mut ll as *mut libc::sockaddr_ll).cast(),
+                    &mut len,
+                )
+            };
+            // Loopback shows each packet going out and coming in: keep one.
+            if n <= 0 || ll.sll_pkttype == libc::PACKET_OUTGOING {
+                continue;
+            }
+            let p = &buf[..n as usize];
+            let ihl = usize::from(p[0] & 0x0f) * 4;
+            if p.len() < ihl + 8 || p[9] != libc::IPPROTO_UDP as u8 {
+                continue;
+            }
+            let port = |at: usize| u16::from_be_bytes([p[at], p[at + 1]]);
+            if port(ihl) == from && port(ihl + 2) == to {
+                seen.push(p[ihl + 8..].to_vec());
+            }
+        }
+        // SAFETY: `fd` is ours and closed once.
+        unsafe { libc::close(fd) };
+        seen
+    }))
+}
+
+#[test]
+fn a_killed_node_is_declared_down_while_an_attacker_replays_its_gossip() {
+    // The figure for the replay finding: kill -9 detection time at a peer,
+    // without and then with an attacker replaying every gossip datagram the
+    // killed node sent (captured on the wire, resent every 20 ms from its
+    // own address and port). The guard (sequence numbers under the HMAC,
+    // `membership/replay.rs`) drops them, so the two times are alike; the
+    // regression test of the guard itself is the machine's
+    // `a_replayed_probe_ack_does_not_keep_a_killed_node_up`.
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for attack in [false, true] {
+        let (_serial, a, sub, mut b) = a_node_and_a_child();
+        let b_addr = a.cluster_state().member(b.node).expect("b is a member").addr;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut replayed = Vec::new();
+        if attack {
+            let Some(capture) = capture_udp(b_addr.port(), a.listen_addr().port(), stop.clone()) else {
+                return;
+            };
+            std::thread::sleep(Duration::from_secs(3));
+            stop.store(true, Ordering::Relaxed);
+            replayed = capture.join().expect("capture");
+            assert!(!replayed.is_empty(), "no gossip from b to a was captured in 3 s");
+            stop.store(false, Ordering::Relaxed);
+        }
+        b.child.kill().expect("kill -9");
+        b.child.wait().expect("reaped");
+        let killed = Instant::now();
+        let replayer = attack.then(|| {
+            let (stop, a_addr, packets) = (stop.clone(), a.listen_addr(), replayed.clone());
+            let socket = std::net::UdpSocket::bind(b_addr).expect("the killed node's gossip address is free");
+            std::thread::spawn(move || {
+                let mut sent = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for p in &packets {
+                        sent += u64::from(socket.send_to(p, a_addr).is_ok());
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                sent
+            })
+        });
+        // The subscription opened with b's MemberUp: wait past it.
+        let event = std::iter::from_fn(|| next_event_about(&sub, b.node, T))
+            .find(|e| !matches!(e, MemberEvent::MemberUp(_)));
+        let detected = killed.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let sent = replayer.map(|r| r.join().expect("replayer")).unwrap_or(0);
+        assert!(
+            matches!(event, Some(MemberEvent::MemberDown(_))),
+            "b not declared down within {T:?}: {event:?}"
+        );
+        println!(
+            "kill -9 declared down after {detected:?} ({}; {} datagrams captured, {sent} replayed)",
+            if attack { "with a replaying attacker" } else { "no attacker" },
+            replayed.len()
+        );
+        a.shutdown().unwrap();
+    }
 }
