@@ -277,7 +277,21 @@ impl Node {
     }
 
     /// Blocks until SIGINT or SIGTERM (or until another thread requests shutdown
-    /// through a [`NodeHandle`]), then shuts down cleanly.
+    /// through a [`NodeHandle`]), then shuts down cleanly. It returns
+    /// [`NodeError::WorkerPanicked`] when the node stopped itself because the
+    /// runtime panicked (`crate::node::fatal`).
+    ///
+    /// `run_until_signal` and [`Node::shutdown`] consume the node; take a
+    /// [`NodeHandle`] first to read the counters at the end (they stay
+    /// readable after shutdown):
+    ///
+    /// ```no_run
+    /// let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
+    /// let handle = node.handle();
+    /// node.run_until_signal()?;
+    /// println!("dead letters: {}", handle.stats().total().dead_letters);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_until_signal(self) -> Result<(), NodeError> {
         self.run_until_signal_with(|| {})
     }
