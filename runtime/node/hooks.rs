@@ -37,3 +37,10 @@ pub fn watchers_of(node: &NodeHandle, actor: ActorId) -> Result<usize, SpawnErro
 pub fn pending_asks(node: &NodeHandle, core: CoreId) -> Result<usize, SpawnError> {
     node.run_on(core, || crate::core::with_current(|c| c.pending.borrow().len()).unwrap_or(0)).wait()
 }
+
+/// How many `lookup_wait`s `node` holds, waiting for their name. For tests
+/// that must know a lookup arrived before they publish.
+#[doc(hidden)]
+pub fn lookups_waiting(node: &NodeHandle) -> usize {
+    node.shared().registry.lookups_waiting()
+}
