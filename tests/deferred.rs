@@ -112,6 +112,43 @@ impl Handler<SquareFor> for Squarer {
 }
 coremesh::handlers!(Squarer: SquareFor);
 
+/// Hands every `Wait`'s reply handle to a plain thread.
+struct Outsourcer {
+    out: std::sync::mpsc::Sender<ReplyTo<u64>>,
+}
+impl Actor for Outsourcer {}
+impl Handler<Wait> for Outsourcer {
+    type Reply = u64;
+    fn handle(&mut self, _msg: &ArchivedWait, ctx: &mut Ctx<Self>) -> u64 {
+        let port = ctx.reply_later::<Wait>().expect("an ask");
+        self.out.send(port).expect("the test thread listens");
+        0
+    }
+}
+coremesh::handlers!(Outsourcer: Wait);
+
+#[test]
+fn a_reply_handle_answered_or_dropped_on_a_plain_thread_reaches_the_asker() {
+    let (a, b) = (net_node(), net_node());
+    a.connect(b.listen_addr()).wait().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = b.spawn_on(CoreId(0), move || Outsourcer { out: tx }).wait().unwrap();
+    for asker in [&a, &b] {
+        let (h, to) = (asker.handle(), r);
+        let ask = std::thread::spawn(move || h.ask(&to, Wait).timeout(T).wait());
+        let port = rx.recv_timeout(T).unwrap();
+        assert!(coremesh::local::core_id().is_none(), "answered off-core");
+        port.reply(11).unwrap();
+        assert_eq!(ask.join().unwrap(), Ok(11));
+        let (h, to) = (asker.handle(), r);
+        let ask = std::thread::spawn(move || h.ask(&to, Wait).timeout(Duration::from_secs(20)).wait());
+        drop(rx.recv_timeout(T).unwrap());
+        assert_eq!(ask.join().unwrap(), Err(AskError::ReplyDropped { actor: r.id() }));
+    }
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+}
+
 fn gate_on(node: &coremesh::NodeHandle, core: u16) -> ActorRef<Gate> {
     node.spawn_on(CoreId(core), || Gate { waiting: Vec::new() }).wait().expect("spawn")
 }
