@@ -144,6 +144,24 @@ pub enum AskError {
     /// The handler panicked or failed; the request ran but produced no reply.
     #[error("the handler failed while handling the request")]
     HandlerFailed,
+    /// The handler deferred its reply ([`Ctx::reply_later`](crate::Ctx::reply_later))
+    /// and the [`ReplyTo`](crate::ReplyTo) handle was dropped without replying
+    /// (also when the actor holding it stopped); the request ran, no reply will come.
+    #[error("{actor} took the reply for later and dropped it without replying; the request ran")]
+    ReplyDropped {
+        /// The asked actor.
+        actor: ActorId,
+    },
+    /// The node asked with [`NodeHandle::lookup_wait`](crate::NodeHandle::lookup_wait)
+    /// already holds its bound of waiting lookups; this one was not held. Retry
+    /// later, or use `lookup`.
+    #[error("{node} already holds {max} waiting lookups, its bound; this lookup was refused")]
+    LookupsFull {
+        /// The node asked.
+        node: NodeId,
+        /// The bound.
+        max: usize,
+    },
     /// The reply could not be read back.
     #[error("the reply could not be read: {0}")]
     BadReply(String),

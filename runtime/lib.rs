@@ -158,6 +158,16 @@
 //!   `tests/handshake_flood.rs` counts the child's lines).
 //! - No allocation per message on the same-core and cross-core tell paths once
 //!   warm, nor on a remote tell (`tests/alloc_free.rs`).
+//! - A deferred reply ([`Ctx::reply_later`] → [`ReplyTo`]) ends its ask like
+//!   a handler's reply: answered, or failed at once with
+//!   [`AskError::ReplyDropped`] (wire code 7) when the handle is dropped
+//!   before the deadline (also with the actor that holds it), or at the
+//!   deadline with `Timeout` (a later `reply` sends nothing and returns
+//!   [`ReplyError::Expired`]) (`tests/deferred.rs`). A [`ReplyPort`] inside
+//!   a message that is lost leaves its asker to the deadline.
+//! - An actor's timers ([`Ctx::send_after`], [`Ctx::interval`]) deliver
+//!   through its mailbox, one glommio task per timer, and end with the
+//!   actor (`tests/timers.rs`).
 //! - Every blocking `wait()` of the API ends: [`Waiting::wait`] (`run_on`,
 //!   `spawn_on`, `connect`) gives up at its [`Waiting::timeout`] (by default
 //!   `COREMESH_ASK_TIMEOUT_MS`; for `connect`, plus the connection timeout)
@@ -419,9 +429,12 @@ pub use actor::down::{
 };
 pub use actor::glue::Owned;
 pub use actor::message::{type_table, Message, MessageType, Reply, SchemaError, Wire};
+pub use actor::reply_to::{ArchivedReplyPort, ReplyError, ReplyPort, ReplyTo};
 pub use actor::send::{Ask, Handles};
+pub use actor::timers::TimerHandle;
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
 pub use cluster::system::RemoteSpawn;
+pub use cluster::system::LOOKUP_WAITS_MAX;
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use coremesh_macros::message_type;
 pub use coremesh_wire as wire;
@@ -429,7 +442,7 @@ pub use coremesh_wire::rkyv;
 pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use membership::{ClusterState, Member, MemberEvent, MemberStatus, Subscription, WaitTimeout};
-pub use node::answers::{ForeignAsk, Lookup, RemoteSpawning, TimedOut, Waiting};
+pub use node::answers::{ForeignAsk, Lookup, LookupWaiting, RemoteSpawning, TimedOut, Waiting};
 pub use node::handle::NodeHandle;
 pub use node::Node;
 pub use stats::NodeStats;
@@ -445,7 +458,9 @@ pub mod __private {
     pub use crate::actor::glue::{run_async, run_sync, Delivery};
     pub use crate::actor::message::MESSAGE_TYPES;
     pub use crate::actor::SyncDispatch;
-    pub use crate::node::hooks::{panic_in_runtime, pending_asks, simulate_node_down, watchers_of};
+    pub use crate::node::hooks::{
+        lookups_waiting, panic_in_runtime, pending_asks, simulate_node_down, watchers_of,
+    };
     pub use crate::transport::conn::in_receive_buffer;
     /// How many watch messages one core keeps for a retry.
     pub const WATCH_RETRY_MAX: usize = crate::cluster::monitor::WATCH_RETRY_MAX;

@@ -76,6 +76,8 @@ pub struct Delivery<'a> {
     type_id: u64,
     trust: Trust,
     reply: Option<ReplyTarget>,
+    /// An ask's deadline (Unix ns, 0: none); 0 for a tell.
+    deadline_unix_ns: u64,
 }
 
 /// Why a payload could not be read as the type its id names.
@@ -92,15 +94,21 @@ impl<'a> Delivery<'a> {
     #[inline]
     pub(crate) fn new(frame: &CheckedFrame<'a>, trust: Trust, sender_node: NodeId) -> Self {
         let h = frame.header();
-        let reply = match (h.kind, frame.ask_ext()) {
+        let (reply, deadline_unix_ns) = match (h.kind, frame.ask_ext()) {
             (FrameKind::Ask, Some(ext)) => {
                 // The ask names its asker; a peer that left it 0 means itself.
                 let node = if ext.reply_node == 0 { sender_node } else { NodeId(ext.reply_node) };
-                Some(ReplyTarget { node, core: CoreId(ext.reply_core), corr: h.corr })
+                (Some(ReplyTarget { node, core: CoreId(ext.reply_core), corr: h.corr }), ext.deadline_unix_ns)
             }
-            _ => None,
+            _ => (None, 0),
         };
-        Delivery { payload: frame.payload(), type_id: h.type_id, trust, reply }
+        Delivery { payload: frame.payload(), type_id: h.type_id, trust, reply, deadline_unix_ns }
+    }
+
+    /// An ask's deadline as Unix time in ns (0: none, or a tell).
+    #[inline]
+    pub fn deadline_unix_ns(&self) -> u64 {
+        self.deadline_unix_ns
     }
 
     /// The message type id in the frame header.
@@ -156,7 +164,8 @@ impl<M: Wire> Deref for Owned<M> {
     }
 }
 
-/// The sync handler glue: read in place, handle, reply if asked.
+/// The sync handler glue: read in place, handle, reply if asked (unless the
+/// handler took the reply for later with `Ctx::reply_later`).
 #[inline]
 pub fn run_sync<A: Handler<M>, M: Message>(actor: &mut A, delivery: Delivery<'_>, ctx: &mut Ctx<A>) {
     let msg = match delivery.archived::<M>() {
@@ -166,9 +175,15 @@ pub fn run_sync<A: Handler<M>, M: Message>(actor: &mut A, delivery: Delivery<'_>
             return;
         }
     };
+    let target = delivery.reply_target();
+    if let Some(t) = target {
+        ctx.begin_ask(t, delivery.deadline_unix_ns(), M::TYPE_ID);
+    }
     let reply = <A as Handler<M>>::handle(actor, msg, ctx);
-    if let Some(target) = delivery.reply_target() {
-        ctx.send_reply(target, &reply);
+    if let Some(t) = target {
+        if ctx.end_ask() {
+            ctx.send_reply(t, &reply);
+        }
     }
 }
 
@@ -187,10 +202,16 @@ pub fn run_async<'a, A: AsyncHandler<M>, M: Message>(
         }
     };
     let target = delivery.reply_target();
+    let deadline_unix_ns = delivery.deadline_unix_ns();
     Some(Box::pin(async move {
+        if let Some(t) = target {
+            ctx.begin_ask(t, deadline_unix_ns, M::TYPE_ID);
+        }
         let reply = <A as AsyncHandler<M>>::handle(actor, owned, ctx).await;
-        if let Some(target) = target {
-            ctx.send_reply(target, &reply);
+        if let Some(t) = target {
+            if ctx.end_ask() {
+                ctx.send_reply(t, &reply);
+            }
         }
     }))
 }

@@ -12,7 +12,9 @@ pub(crate) mod down;
 pub(crate) mod glue;
 pub(crate) mod message;
 pub(crate) mod reply;
+pub(crate) mod reply_to;
 pub(crate) mod send;
+pub(crate) mod timers;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -4,7 +4,13 @@
 //! Owns: [`RemoteSpawn`] (actor types that other nodes may spawn here), the
 //! registry of their factories and of published names (node-wide, behind a
 //! mutex: touched only when spawning, publishing or looking up, never per
-//! message), and the system actor that answers `Spawn` and `Lookup` requests.
+//! message), and the system actor that answers `Spawn`, `Lookup` and
+//! `LookupWait` requests. A `LookupWait` for a name not yet published is held
+//! (its reply taken with `Ctx::reply_later`) in the registry, at most
+//! [`LOOKUP_WAITS_MAX`] per node, and answered by the `publish` of that name;
+//! one past the bound is answered `None` (the asker reads
+//! `AskError::LookupsFull`), one past its deadline is dropped unanswered (its
+//! asker has `Timeout`).
 //! The system actor is the first actor of every core, so its address is known
 //! without asking: (node, core, slot 0, generation 1).
 //!
@@ -18,6 +24,7 @@ use rkyv::{rancor, Archive, Deserialize, Serialize};
 
 use crate::actor::ctx::Ctx;
 use crate::actor::message::Wire;
+use crate::actor::reply_to::ReplyTo;
 use crate::actor::{Actor, Dispatch, Handler};
 use crate::core::shared::NodeShared;
 use crate::ids::{ActorId, CoreId, NodeId};
@@ -58,11 +65,34 @@ pub trait RemoteSpawn: Dispatch {
 /// Spawns from archived arguments on the calling core.
 type Factory = fn(&[u8]) -> Result<ActorId, String>;
 
+/// How many `lookup_wait`s one node holds at once, waiting for their name.
+pub const LOOKUP_WAITS_MAX: usize = 1024;
+
+/// The answer a held lookup gets: the actor, or `None` (refused: full).
+type LookupPort = ReplyTo<Option<ActorId>>;
+
+/// Published names, and the lookups waiting for a name.
+#[derive(Default)]
+struct Names {
+    published: HashMap<String, ActorId>,
+    waiting: Vec<(String, LookupPort)>,
+}
+
+impl Drop for Names {
+    fn drop(&mut self) {
+        // The node is gone: its askers end with ConnectionLost or their
+        // deadline; nothing is sent from a node being torn down.
+        for (_, port) in self.waiting.drain(..) {
+            port.disarm();
+        }
+    }
+}
+
 /// Factories and published names of one node.
 #[derive(Default)]
 pub(crate) struct Registry {
     factories: Mutex<HashMap<u64, (&'static str, Factory)>>,
-    names: Mutex<HashMap<String, ActorId>>,
+    names: Mutex<Names>,
 }
 
 impl Registry {
@@ -74,12 +104,54 @@ impl Registry {
             .insert(kind, (A::NAME, spawn_from::<A>));
     }
 
+    /// Publishes `name`, and answers the lookups waiting for it (after the
+    /// lock is released).
     pub(crate) fn publish(&self, name: &str, id: ActorId) {
-        self.names.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_string(), id);
+        let ready: Vec<LookupPort> = {
+            let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+            names.published.insert(name.to_string(), id);
+            let (ready, rest) = std::mem::take(&mut names.waiting).into_iter().partition(|(n, _)| n == name);
+            names.waiting = rest;
+            ready.into_iter().map(|(_, port)| port).collect()
+        };
+        for port in ready {
+            if let Err(e) = port.reply(Some(id)) {
+                tracing::debug!(name, error = %e, "a waiting lookup was not answered");
+            }
+        }
     }
 
     pub(crate) fn lookup(&self, name: &str) -> Option<ActorId> {
-        self.names.lock().unwrap_or_else(PoisonError::into_inner).get(name).copied()
+        self.names.lock().unwrap_or_else(PoisonError::into_inner).published.get(name).copied()
+    }
+
+    /// The name's actor now; else holds `port` until it is published (false
+    /// when the node holds its bound of waiting lookups: `port` is answered
+    /// `None`). Lookups past their deadline are dropped first.
+    fn lookup_or_wait(&self, name: &str, port: Option<LookupPort>) -> Option<ActorId> {
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(id) = names.published.get(name).copied() {
+            if let Some(port) = port {
+                drop(names);
+                let _ = port.reply(Some(id));
+                return None;
+            }
+            return Some(id);
+        }
+        let port = port?;
+        names.waiting.retain(|(_, p)| !p.is_expired());
+        if names.waiting.len() >= LOOKUP_WAITS_MAX {
+            drop(names);
+            let _ = port.reply(None);
+            return None;
+        }
+        names.waiting.push((name.to_string(), port));
+        None
+    }
+
+    /// How many lookups wait for a name (expired ones included until pruned).
+    pub(crate) fn lookups_waiting(&self) -> usize {
+        self.names.lock().unwrap_or_else(PoisonError::into_inner).waiting.len()
     }
 
     fn factory(&self, kind: u64) -> Option<Factory> {
@@ -111,7 +183,13 @@ pub(crate) struct Spawn {
 pub(crate) struct Lookup {
     pub name: String,
 }
+/// Look up a name, waiting until it is published or the ask's deadline.
+#[derive(Archive, Serialize, Deserialize)]
+pub(crate) struct LookupWait {
+    pub name: String,
+}
 crate::message!(Spawn = "coremesh.sys.Spawn", Lookup = "coremesh.sys.Lookup");
+crate::message!(LookupWait = "coremesh.sys.LookupWait");
 
 /// The node's own actor, first on every core.
 pub(crate) struct SystemActor {
@@ -140,9 +218,19 @@ impl Handler<Lookup> for SystemActor {
         self.shared.registry.lookup(msg.name.as_str())
     }
 }
+impl Handler<LookupWait> for SystemActor {
+    /// `None`: refused, the node holds [`LOOKUP_WAITS_MAX`] lookups already.
+    type Reply = Option<ActorId>;
+    fn handle(&mut self, msg: &ArchivedLookupWait, ctx: &mut Ctx<Self>) -> Option<ActorId> {
+        // The reply is taken for later either way: answered here, or held.
+        let port = ctx.reply_later::<LookupWait>();
+        self.shared.registry.lookup_or_wait(msg.name.as_str(), port)
+    }
+}
 crate::handlers!(
     SystemActor: Spawn,
     Lookup,
+    LookupWait,
     crate::cluster::system_watch::Watch,
     crate::cluster::system_watch::Unwatch,
     crate::cluster::system_watch::Down,

@@ -132,5 +132,6 @@ pub(crate) fn ask_error(code: ReplyErrorCode, actor: Option<ActorId>, type_id: u
         ReplyErrorCode::DeadlineExpired => AskError::DeadlineExpired,
         ReplyErrorCode::MailboxFull => AskError::NotSent(TellError::MailboxFull { actor, bytes: 0 }),
         ReplyErrorCode::HandlerFailed => AskError::HandlerFailed,
+        ReplyErrorCode::ReplyDropped => AskError::ReplyDropped { actor },
     }
 }

@@ -1,6 +1,6 @@
 //! What a request made through a [`NodeHandle`](crate::NodeHandle) gives back:
-//! [`Waiting`] (spawn and run on a core), [`ForeignAsk`], [`RemoteSpawning`] and
-//! [`Lookup`]. Each is awaited as a `Send` future, or blocked on from a plain
+//! [`Waiting`] (spawn and run on a core), [`ForeignAsk`], [`RemoteSpawning`],
+//! [`Lookup`] and [`LookupWaiting`]. Each is awaited as a `Send` future, or blocked on from a plain
 //! thread.
 //!
 //! Owns: waiting for an answer that comes from a core through a one-shot, with a
@@ -256,5 +256,45 @@ impl<A: 'static> IntoFuture for Lookup<A> {
                 (None, None) => Err(AskError::NodeStopped),
             }
         })
+    }
+}
+
+/// A `lookup_wait` in flight ([`NodeHandle::lookup_wait`]): `.wait()` from a
+/// plain thread or `.await` anywhere (`Send`). It ends with the actor once the
+/// name is published on the node asked, or [`AskError::Timeout`] at its
+/// deadline, or [`AskError::LookupsFull`] at once when that node already holds
+/// [`LOOKUP_WAITS_MAX`](crate::LOOKUP_WAITS_MAX) waiting lookups.
+pub struct LookupWaiting<A> {
+    pub(crate) node: crate::ids::NodeId,
+    pub(crate) ask: ForeignAsk<Option<ActorId>>,
+    pub(crate) _actor: std::marker::PhantomData<fn() -> A>,
+}
+
+fn held<A>(
+    node: crate::ids::NodeId,
+    answer: Result<Option<ActorId>, AskError>,
+) -> Result<ActorRef<A>, AskError> {
+    match answer? {
+        Some(id) => Ok(ActorRef::from_id(id)),
+        None => Err(AskError::LookupsFull { node, max: crate::cluster::system::LOOKUP_WAITS_MAX }),
+    }
+}
+
+impl<A> LookupWaiting<A> {
+    /// Blocks this thread until the answer. Never on a worker core (there it
+    /// returns [`AskError::WouldBlock`]; await it instead).
+    pub fn wait(self) -> Result<ActorRef<A>, AskError> {
+        held(self.node, self.ask.wait())
+    }
+}
+
+impl<A: 'static> IntoFuture for LookupWaiting<A> {
+    type Output = Result<ActorRef<A>, AskError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let node = self.node;
+        let ask = self.ask.into_future();
+        Box::pin(async move { held(node, ask.await) })
     }
 }

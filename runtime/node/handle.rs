@@ -27,7 +27,7 @@ use crate::core::pending::ForeignReply;
 use crate::core::shared::{Command, CoreShared, NodeShared, INBOX_COMMANDS_MAX};
 use crate::error::{AskError, ConnectError, NodeError, SpawnError, TellError};
 use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
-use crate::node::answers::{ForeignAsk, Lookup, RemoteSpawning, Waiting};
+use crate::node::answers::{ForeignAsk, Lookup, LookupWaiting, RemoteSpawning, Waiting};
 use crate::stats::NodeStats;
 use crate::sync::oneshot;
 
@@ -327,6 +327,28 @@ impl NodeHandle {
         let sys = crate::cluster::system::system_actor(node, CoreId(0));
         let ask = self.ask(&sys, crate::cluster::system::Lookup { name: name.to_string() });
         Lookup { local: None, ask: Some(ask), _actor: Default::default() }
+    }
+
+    /// Looks `name` up on `node` (this node or a connected one), waiting until
+    /// it is published there or `timeout` passes: the node asked holds the
+    /// lookup and answers it when `publish` runs, so nobody polls. Ends with
+    /// [`AskError::Timeout`] at the deadline, or [`AskError::LookupsFull`] at
+    /// once when that node holds its bound of waiting lookups. `.wait()` from
+    /// a plain thread, `.await` anywhere (on a worker core, always await).
+    ///
+    /// ```no_run
+    /// # struct Counter;
+    /// # let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
+    /// # let peer = node.id();
+    /// use std::time::Duration;
+    /// let counter = node.lookup_wait::<Counter>(peer, "counter", Duration::from_secs(5)).wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lookup_wait<A>(&self, node: NodeId, name: &str, timeout: Duration) -> LookupWaiting<A> {
+        let sys = crate::cluster::system::system_actor(node, CoreId(0));
+        let ask =
+            self.ask(&sys, crate::cluster::system::LookupWait { name: name.to_string() }).timeout(timeout);
+        LookupWaiting { node, ask, _actor: Default::default() }
     }
 
     /// Spawns an actor of type `A` on `node`, which must have registered `A`

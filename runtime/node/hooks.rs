@@ -49,3 +49,10 @@ pub fn panic_in_runtime(node: &NodeHandle, core: CoreId) -> bool {
     c.signal.notify();
     pushed
 }
+
+/// How many `lookup_wait`s `node` holds, waiting for their name. For tests
+/// that must know a lookup arrived before they publish.
+#[doc(hidden)]
+pub fn lookups_waiting(node: &NodeHandle) -> usize {
+    node.shared().registry.lookups_waiting()
+}

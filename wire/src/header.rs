@@ -68,6 +68,9 @@ pub enum ReplyErrorCode {
     HandlerFailed = 5,
     /// The target mailbox was full; the request was not enqueued.
     MailboxFull = 6,
+    /// The handler took a deferred reply handle (`Ctx::reply_later`) and the
+    /// handle was dropped without replying: the request ran, no reply will come.
+    ReplyDropped = 7,
 }
 
 impl ReplyErrorCode {
@@ -81,6 +84,7 @@ impl ReplyErrorCode {
             4 => Ok(ReplyErrorCode::DeadlineExpired),
             5 => Ok(ReplyErrorCode::HandlerFailed),
             6 => Ok(ReplyErrorCode::MailboxFull),
+            7 => Ok(ReplyErrorCode::ReplyDropped),
             _ => Err(FrameError::UnknownErrorCode { code }),
         }
     }

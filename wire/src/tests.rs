@@ -308,10 +308,10 @@ fn bad_error_payload() {
 #[test]
 fn unknown_error_code() {
     let err = with_kind(FrameKind::ReplyError, 4);
-    let buf = one_frame(&err, None, &7u32.to_le_bytes());
-    assert_eq!(Decoder::default().decode(&buf), Err(FrameError::UnknownErrorCode { code: 7 }));
+    let buf = one_frame(&err, None, &8u32.to_le_bytes());
+    assert_eq!(Decoder::default().decode(&buf), Err(FrameError::UnknownErrorCode { code: 8 }));
     assert_eq!(ReplyErrorCode::from_u32(0), Err(FrameError::UnknownErrorCode { code: 0 }));
-    for code in 1..=6 {
+    for code in 1..=7 {
         assert_eq!(ReplyErrorCode::from_u32(code).unwrap().as_u32(), code);
     }
 }

@@ -61,7 +61,7 @@ fn edgy_u16() -> impl Strategy<Value = u16> {
 }
 
 fn code() -> impl Strategy<Value = ReplyErrorCode> {
-    (1u32..=6).prop_map(|c| ReplyErrorCode::from_u32(c).expect("codes 1..=6 exist"))
+    (1u32..=7).prop_map(|c| ReplyErrorCode::from_u32(c).expect("codes 1..=7 exist"))
 }
 
 /// A valid frame: header, extension when `Ask`, payload of the header's length; a
@@ -76,7 +76,7 @@ fn frame() -> impl Strategy<Value = (FrameHeader, Option<AskExt>, Vec<u8>)> {
         any::<u64>(),
         any::<(u64, u16)>(),
         proptest::collection::vec(any::<u8>(), 0..200),
-        1u32..=6,
+        1u32..=7,
     )
         .prop_map(|(kind, core, type_id, slot, generation, corr, (deadline, rc), payload, code)| {
             let payload = match kind {

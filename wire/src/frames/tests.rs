@@ -4,13 +4,14 @@
 
 use crate::*;
 
-const CODES: [ReplyErrorCode; 6] = [
+const CODES: [ReplyErrorCode; 7] = [
     ReplyErrorCode::UnknownActor,
     ReplyErrorCode::UnknownType,
     ReplyErrorCode::ActorStopped,
     ReplyErrorCode::DeadlineExpired,
     ReplyErrorCode::HandlerFailed,
     ReplyErrorCode::MailboxFull,
+    ReplyErrorCode::ReplyDropped,
 ];
 const CORES: [u16; 3] = [0, 1, u16::MAX];
 const IDS: [u64; 4] = [0, 1, 0x0123_4567_89AB_CDEF, u64::MAX];
@@ -109,7 +110,7 @@ fn reply_error_code_reads_exactly_four_known_bytes() {
         let error = FrameError::BadErrorPayload { payload_len: len as u32 };
         assert_eq!(reply_error_code(&payload), Err(error), "{len} bytes");
     }
-    for code in [0u32, 7, u32::MAX] {
+    for code in [0u32, 8, u32::MAX] {
         assert_eq!(reply_error_code(&code.to_le_bytes()), Err(FrameError::UnknownErrorCode { code }));
     }
 }
