@@ -73,6 +73,28 @@ pub enum TellError {
         /// Bytes queued.
         bytes: usize,
     },
+    /// The inbox through which threads outside the runtime send to worker
+    /// `core` holds its bound of commands (`INBOX_COMMANDS_MAX`): the core
+    /// holds them back while a frame at their head waits for a full mailbox
+    /// or a full connection. Retry, or use the awaiting `ActorRef::send`,
+    /// which waits for room.
+    #[error("the inbox of {core} holds {commands} commands from outside threads, its bound (they wait for a full mailbox or connection); nothing was enqueued: retry, or use the awaiting ActorRef::send")]
+    InboxFull {
+        /// The worker core whose inbox is full.
+        core: CoreId,
+        /// Its bound, in commands.
+        commands: usize,
+    },
+    /// A thread outside the runtime sent to `node`, and no node running in
+    /// this process can reach it: none is connected to it, and there is not
+    /// exactly one to ask.
+    #[error("no node running in this process can reach {node} ({running} running, none connected to it): connect one to it (NodeHandle::connect), or send through the NodeHandle of the one that is")]
+    NoLocalNode {
+        /// The target's node.
+        node: NodeId,
+        /// How many nodes run in this process.
+        running: usize,
+    },
     /// The archived message is larger than the frame limit.
     #[error("message of {bytes} bytes exceeds the frame limit of {max} bytes")]
     TooLarge {
@@ -90,6 +112,20 @@ pub enum TellError {
 }
 
 impl TellError {
+    /// Whether the path to the target was full ([`TellError::MailboxFull`],
+    /// [`TellError::RingFull`], [`TellError::LinkFull`],
+    /// [`TellError::InboxFull`]): nothing was enqueued, and the same send
+    /// may succeed once the target catches up (`ActorRef::send` waits for it).
+    pub fn is_full(&self) -> bool {
+        matches!(
+            self,
+            TellError::MailboxFull { .. }
+                | TellError::RingFull { .. }
+                | TellError::LinkFull { .. }
+                | TellError::InboxFull { .. }
+        )
+    }
+
     /// Whether the target's node is lost: its connection is known lost
     /// ([`TellError::ConnectionLost`]) or it was declared gone
     /// ([`TellError::NodeGone`]). See [`AskError::is_node_lost`].

@@ -36,8 +36,8 @@
 //!   runtime ([`Ctx`] and `ActorRef::tell` call the core; the core runs
 //!   handlers through `actor/glue.rs`), as glommio's task API is its executor's.
 //! - **`actor/` ⇄ `node/`**: [`Ctx::node`] hands out the node's handle, and an
-//!   [`ActorRef`] used off-core goes through its node's inbox; the node spawns
-//!   actors.
+//!   [`ActorRef`] used off-core goes through the inbox of the node of this
+//!   process that reaches its target; the node spawns actors.
 //! - **`core/` ⇄ `cluster/`**: the per-core parts of the cluster live on the
 //!   core (the watch table, the retry queue of watch messages, the system
 //!   actor), and the core calls them at three points: an actor stops, a node is
@@ -105,6 +105,11 @@
 //!   (`COREMESH_RING_BYTES`) and the inbox of outside threads (65,536 commands)
 //!   are bounded; a full path is an error or a wait, never growth
 //!   (`tests/failures.rs::slow_receiver_*`, `outside_tells_to_a_full_mailbox_*`).
+//!   A frame an outside thread handed over (`Ok`) whose mailbox or connection
+//!   is full waits in its core, in order, and the inbox fills behind it
+//!   ([`TellError::InboxFull`]); it is dropped (a dead letter) only when its
+//!   node is declared gone or its connection is lost
+//!   (`tests/outside_thread.rs`).
 //! - Bounded asks in flight: each core holds at most `COREMESH_INFLIGHT_ASKS_MAX`
 //!   (default 65,536) asks waiting for replies, counting those from outside
 //!   threads handed to it; one more fails at once with

@@ -3,7 +3,9 @@
 //! Owns: the [`Handles`] marker that ties a message type to an actor type (so a
 //! ref only accepts messages its actor handles), and the methods of
 //! [`ActorRef`] that send. On a worker core they go straight down the core's
-//! send path; elsewhere they go through the target node's inbox.
+//! send path; elsewhere (any other thread) they go through the inbox of a node
+//! running in this process: the target's own node, or for a remote target the
+//! node connected to it (the only running node when none is).
 //!
 //! An ask from a worker core registers its deadline in the core's pending
 //! table and waits on that entry alone: the core's one timer task ends it with
@@ -24,7 +26,7 @@ use crate::actor::message::{Message, Reply};
 use crate::actor::Actor;
 use crate::clock;
 use crate::core::pending::Outcome;
-use crate::core::shared::find_node;
+use crate::core::shared::node_for;
 use crate::core::CoreRt;
 use crate::error::{AskError, TellError};
 use crate::ids::{ActorId, ActorRef};
@@ -37,14 +39,23 @@ pub trait Handles<M: Message>: Actor {
     type Reply: Reply;
 }
 
+/// The node of this process that sends to `node` for a thread outside the
+/// runtime (`crate::core::shared::node_for`: the node itself, else one
+/// connected to it, else the only one running).
 fn off_core_handle(node: crate::ids::NodeId) -> Result<NodeHandle, TellError> {
-    find_node(node).map(NodeHandle::from_shared).ok_or(TellError::UnknownNode { node })
+    node_for(node).map(NodeHandle::from_shared)
 }
 
 impl<A: Actor> ActorRef<A> {
-    /// Sends `msg` without waiting for a reply. On a full path it returns an
-    /// error saying which ([`TellError::MailboxFull`], [`TellError::RingFull`])
-    /// and nothing is enqueued; use [`ActorRef::send`] to wait for room instead.
+    /// Sends `msg` without waiting for a reply, from any thread: a worker core
+    /// or a thread outside the runtime, to an actor on this node or another
+    /// one. Off-core it goes through the node of this process that is
+    /// connected to the target's node (or the only node running here; with
+    /// several, none of them connected, [`TellError::NoLocalNode`]). On a full
+    /// path it returns an error saying which ([`TellError::MailboxFull`],
+    /// [`TellError::RingFull`], [`TellError::LinkFull`], and off-core
+    /// [`TellError::InboxFull`]; see [`TellError::is_full`]) and nothing is
+    /// enqueued; use [`ActorRef::send`] to wait for room instead.
     /// A stopped target gives [`TellError::ActorStopped`] (counted as a dead
     /// letter) when it lives on this core; on another core the drop is counted there.
     #[inline]
@@ -63,7 +74,8 @@ impl<A: Actor> ActorRef<A> {
     {
         let id = self.id();
         // On a worker core the core's own send path reaches this core, another
-        // core, or another node; off-core, the target's node (in this process) does.
+        // core, or another node; off-core, a node of this process that reaches
+        // the target's node does.
         let sent = crate::core::with_current(|c| {
             c.send(id, M::TYPE_ID, 0, None, msg).map_err(|f| f.into_tell(id, c.core_id()))
         });
@@ -74,16 +86,16 @@ impl<A: Actor> ActorRef<A> {
     }
 
     /// Sends `msg`, waiting for room when the path is full (memory stays
-    /// bounded: the sender waits instead of queueing more).
+    /// bounded: the sender waits instead of queueing more). Works from any
+    /// thread, as [`ActorRef::tell`] does; off-core it waits on any executor
+    /// (a timer thread wakes it), and a full inbox is waited out too.
     pub async fn send<M: Message>(&self, msg: M) -> Result<(), TellError>
     where
         A: Handles<M>,
     {
         loop {
             match self.tell_ref(&msg) {
-                Err(
-                    TellError::MailboxFull { .. } | TellError::RingFull { .. } | TellError::LinkFull { .. },
-                ) => {
+                Err(e) if e.is_full() => {
                     if crate::core::current().is_some() {
                         futures_lite::future::yield_now().await;
                     } else {
@@ -124,6 +136,8 @@ impl<A: Handles<M>, M: Message> Ask<A, M> {
 
     /// Blocks the calling thread until the reply. Only off-core (a worker core
     /// must `.await` instead): on a core this returns an error rather than block.
+    /// Off-core it goes through the node of this process that reaches the
+    /// target's node, as [`ActorRef::tell`] does.
     pub fn wait(self) -> Result<A::Reply, AskError> {
         if crate::core::current().is_some() {
             return Err(AskError::WouldBlock);

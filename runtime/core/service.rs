@@ -7,11 +7,22 @@
 //! `idle_spin_us` after the last work before it parks, so a busy core never pays
 //! the cost of a wake-up; a parked core is woken through its `CoreSignal`.
 //!
-//! Must never: block the thread, or park while a ring it feeds has unpublished
-//! frames.
+//! Frames from threads outside the runtime are never accepted and then dropped
+//! for lack of room: one whose mailbox or connection is full is held ([`Held`],
+//! oldest first, so one thread's frames to one actor keep their order), and
+//! while any is held the core takes no more frames from its inbox (it still
+//! takes every other command: membership's, connects, code, shutdown), so the
+//! inbox fills and outside senders get `TellError::InboxFull`. A held frame
+//! for another node is retried every `LINK_RETRY` (the connection's writer
+//! does not wake this task). Only the node's loss drops a held frame: when
+//! its node is declared gone or its connection is lost, it is counted as a
+//! dead letter and its ask fails with `NotSent` (the error says which).
+//!
+//! Must never: block the thread, park while a ring it feeds has unpublished
+//! frames, or drop an accepted outside frame because a path is full.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
@@ -27,12 +38,24 @@ use super::shared::{Command, CoreCommand};
 use super::CoreRt;
 use crate::clock;
 use crate::error::AskError;
+use crate::ids::NodeId;
 use crate::transport::Delivered;
 
 /// How many bytes one ring may hand in per round before the others get a turn.
 const RING_ROUND_BYTES: usize = 64 * 1024;
+/// How often a frame held for a full connection tries again.
+const LINK_RETRY: Duration = Duration::from_millis(1);
 /// How long shutdown waits for actors to run their stop hooks.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A frame from an outside thread waiting for room on its path.
+enum Held {
+    /// For an actor of this core whose mailbox is full; its ask is registered.
+    Local(AlignedVec<16>),
+    /// For an actor on `node`, whose connection is full; its ask (if any) is
+    /// registered when it is sent.
+    Remote { node: NodeId, bytes: AlignedVec<16>, reply: Option<ForeignReply> },
+}
 
 /// What shutdown found.
 #[derive(Debug, Default, Clone, Copy)]
@@ -45,17 +68,17 @@ pub(crate) struct ServiceExit {
 pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
     let spin = Duration::from_micros(core.shared().config.idle_spin_us());
     let mut commands = VecDeque::new();
-    // Frames from outside threads whose mailbox was full, oldest first. While any
-    // wait, the inbox is not drained, so the inbox's bound bounds them too.
-    let mut parked: VecDeque<AlignedVec<16>> = VecDeque::new();
+    // Frames from outside threads waiting for room, oldest first. While any
+    // wait, no frame is taken from the inbox, so the inbox's bound bounds them.
+    let mut held: VecDeque<Held> = VecDeque::new();
     let mut idle_since = None;
     let mut shutdown_at = None;
     loop {
         core.flush_rings();
         let mut work = core.drain_rings();
-        while let Some(bytes) = parked.pop_front() {
-            if let Some(bytes) = core.deliver_parked(bytes) {
-                parked.push_front(bytes);
+        while let Some(h) = held.pop_front() {
+            if let Some(h) = core.retry_held(h) {
+                held.push_front(h);
                 break;
             }
             work += 1;
@@ -64,21 +87,22 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
             shutdown_at = Some(clock::now());
             core.stop_all_actors();
         }
-        if parked.is_empty() && core.inbox().drain_into(&mut commands) {
+        let drained = if held.is_empty() {
+            core.inbox().drain_into(&mut commands)
+        } else {
+            core.inbox().drain_passing_into(&mut commands)
+        };
+        if drained {
             while let Some(cmd) = commands.pop_front() {
                 work += 1;
                 match cmd {
-                    Command::Frame { to_node, bytes, reply } if to_node != core.node_id() => {
-                        core.send_foreign_remote(to_node, bytes, reply);
-                    }
-                    Command::Frame { bytes, reply, .. } => {
-                        let node = core.node_id();
-                        let blocked = if parked.is_empty() {
-                            core.accept_foreign(bytes, reply)
+                    Command::Frame { to_node, bytes, reply } => {
+                        let h = if held.is_empty() {
+                            core.accept_foreign(to_node, bytes, reply)
                         } else {
-                            core.register_foreign(bytes, reply, node)
+                            core.hold(to_node, bytes, reply)
                         };
-                        parked.extend(blocked);
+                        held.extend(h);
                     }
                     Command::Run(f) => f(&core),
                     Command::Core(CoreCommand::Dial(node)) => {
@@ -102,6 +126,8 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
             if core.live_actors() == 0 || waited > SHUTDOWN_GRACE {
                 core.flush_rings();
                 core.pending.borrow_mut().fail_all(&AskError::NodeStopped);
+                // Frames still held die with the node (their asks see it stop).
+                core.stats().dead_letters.add(held.len() as u64);
                 core.shared().cores[usize::from(core.core_id().0)].signal.clear();
                 return ServiceExit { actors_left: core.live_actors(), waited };
             }
@@ -119,18 +145,25 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
             futures_lite::future::yield_now().await;
             continue;
         }
-        park(&core, parked.is_empty()).await;
+        let retry = matches!(held.front(), Some(Held::Remote { .. })).then_some(LINK_RETRY);
+        park(&core, held.is_empty(), retry).await;
         idle_since = None;
     }
 }
 
-/// Parks until another thread signals this core or a local sender dirties a ring.
-async fn park(core: &CoreRt, with_inbox: bool) {
+/// Parks until another thread signals this core, a local sender dirties a
+/// ring, or `retry` passes. With `with_inbox` false (frames are held) only a
+/// command that passes held frames counts as input from the inbox.
+async fn park(core: &CoreRt, with_inbox: bool, retry: Option<Duration>) {
     let signal = &core.shared().cores[usize::from(core.core_id().0)].signal;
     let mut parked = false;
+    let mut timer = retry.map(|d| Box::pin(glommio::timer::sleep(d)));
     poll_fn(|cx| {
         if parked || core.dirty.get() {
             signal.cancel_park();
+            return Poll::Ready(());
+        }
+        if timer.as_mut().is_some_and(|t| t.as_mut().poll(cx).is_ready()) {
             return Poll::Ready(());
         }
         *core.service_waker.borrow_mut() = Some(cx.waker().clone());
@@ -153,7 +186,8 @@ impl CoreRt {
 
     /// Whether a ring or the inbox holds something (re-reads the producers' indices).
     fn has_input(&self, with_inbox: bool) -> bool {
-        if with_inbox && self.inbox().is_nonempty() {
+        let inbox = self.inbox();
+        if if with_inbox { inbox.is_nonempty() } else { inbox.has_passing() } {
             return true;
         }
         let blocked = self.blocked_rings.borrow();
@@ -196,11 +230,37 @@ impl CoreRt {
         moved
     }
 
-    /// A frame from a thread outside the runtime: register its ask, deliver it.
-    /// Returns the frame when its mailbox is full (the caller parks it).
-    fn accept_foreign(&self, bytes: AlignedVec<16>, reply: Option<ForeignReply>) -> Option<AlignedVec<16>> {
+    /// A frame from a thread outside the runtime, with nothing held before
+    /// it: register its ask and deliver it (to an actor of this core), or send
+    /// it (to another node). Returns it when its path is full: the caller holds it.
+    fn accept_foreign(
+        self: &Rc<Self>,
+        to_node: NodeId,
+        bytes: AlignedVec<16>,
+        reply: Option<ForeignReply>,
+    ) -> Option<Held> {
+        if to_node != self.node {
+            return self.send_foreign_remote(to_node, bytes, reply);
+        }
         let bytes = self.register_foreign(bytes, reply, self.node)?;
-        self.deliver_parked(bytes)
+        self.deliver_parked(bytes).map(Held::Local)
+    }
+
+    /// A frame from an outside thread that arrived behind a held one: it is
+    /// held too, so it cannot overtake (a local ask is registered now).
+    fn hold(&self, to_node: NodeId, bytes: AlignedVec<16>, reply: Option<ForeignReply>) -> Option<Held> {
+        if to_node != self.node {
+            return Some(Held::Remote { node: to_node, bytes, reply });
+        }
+        self.register_foreign(bytes, reply, self.node).map(Held::Local)
+    }
+
+    /// Tries a held frame again; gives it back while its path is still full.
+    fn retry_held(self: &Rc<Self>, held: Held) -> Option<Held> {
+        match held {
+            Held::Local(bytes) => self.deliver_parked(bytes).map(Held::Local),
+            Held::Remote { node, bytes, reply } => self.send_foreign_remote(node, bytes, reply),
+        }
     }
 
     /// Delivers a registered foreign frame; gives it back if its mailbox is full.
@@ -223,7 +283,7 @@ impl CoreRt {
         &self,
         mut bytes: AlignedVec<16>,
         reply: Option<ForeignReply>,
-        to_node: crate::ids::NodeId,
+        to_node: NodeId,
     ) -> Option<AlignedVec<16>> {
         let (mut header, ext) = match self.decoder.decode(&bytes) {
             Ok(Some(f)) => (*f.header(), f.ask_ext().copied()),
@@ -261,31 +321,36 @@ impl CoreRt {
         crate::actor::send::deadline_after(clock::now(), left)
     }
 
-    /// A frame from an outside thread for an actor on another node: register its
-    /// ask here, then queue it on this core's link to that node.
+    /// A frame from an outside thread for an actor on another node: when its
+    /// connection has room, register its ask here and queue it there; when
+    /// the connection is full, give it back (the caller holds it). When there
+    /// is no connection (the node is unknown or gone, or its connection was
+    /// lost) it is dropped as a dead letter and its ask fails with `NotSent`:
+    /// that is the node's loss, not a full path.
     fn send_foreign_remote(
         self: &Rc<Self>,
-        to_node: crate::ids::NodeId,
+        to_node: NodeId,
         bytes: AlignedVec<16>,
         reply: Option<ForeignReply>,
-    ) {
-        let refuse = |reply: Option<ForeignReply>, err: crate::error::TellError| {
-            self.stats().dead_letters.add(1);
-            if let Some(tx) = reply {
-                tx.send(Err(AskError::NotSent(err)));
-            }
-        };
+    ) -> Option<Held> {
         let link = match self.link(to_node) {
             Ok(link) => link,
-            Err(e) => return refuse(reply, e),
+            Err(e) => {
+                self.stats().dead_letters.add(1);
+                if let Some(tx) = reply {
+                    tx.send(Err(AskError::NotSent(e)));
+                }
+                return None;
+            }
         };
         if !link.has_room() {
-            return refuse(reply, crate::error::TellError::LinkFull { node: to_node, bytes: link.queued() });
+            return Some(Held::Remote { node: to_node, bytes, reply });
         }
-        let Some(bytes) = self.register_foreign(bytes, reply, to_node) else { return };
-        let Some(frame) = self.decoder.decode_local(&bytes) else { return };
+        let bytes = self.register_foreign(bytes, reply, to_node)?;
+        let frame = self.decoder.decode_local(&bytes)?;
         // The link had room just above, and nothing ran since.
         let routed = self.route_frame(to_node, frame, Origin::Node);
         debug_assert_eq!(routed, Delivered::Done);
+        None
     }
 }

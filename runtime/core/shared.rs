@@ -6,7 +6,8 @@
 //! the commands other threads send a core ([`Command`]; membership's
 //! work for the cores is typed, [`CoreCommand`], so the control thread never
 //! sends code), the bound on a core's inbox, and the process-wide list of
-//! running nodes (so an `ActorRef` used off-core finds its node).
+//! running nodes (so an `ActorRef` used off-core finds the node that sends
+//! for it, [`node_for`]).
 //!
 //! Must never: hold anything that is not `Send + Sync` (every thread of the
 //! node reads it), or be read on a per-message path except the counters and
@@ -22,12 +23,12 @@ use rkyv::util::AlignedVec;
 use super::pending::ForeignReply;
 use super::CoreRt;
 use crate::config::Config;
-use crate::error::ConnectError;
+use crate::error::{ConnectError, TellError};
 use crate::ids::{CoreId, NodeId};
 use crate::stats::CoreStats;
 use crate::sync::flag::Flag;
 use crate::sync::gauge::{Gauge, GaugePermit, KeyedGauge, KeyedPermit};
-use crate::sync::inbox::Inbox;
+use crate::sync::inbox::{Inbox, Passing};
 use crate::sync::oneshot;
 use crate::sync::signal::CoreSignal;
 use crate::transport::host::Shed;
@@ -49,6 +50,15 @@ pub(crate) enum Command {
     Connect { addr: SocketAddr, reply: oneshot::Sender<Result<NodeId, ConnectError>> },
     /// Stop every actor, then the core.
     Shutdown,
+}
+
+/// While a core holds back frames from outside threads (their mailbox or link
+/// is full), every other command still reaches it: membership's, connects,
+/// code to run and shutdown (`service.rs`).
+impl Passing for Command {
+    fn passes(&self) -> bool {
+        !matches!(self, Command::Frame { .. })
+    }
 }
 
 /// What the membership asks of a worker core, as data rather than code: the
@@ -177,10 +187,27 @@ pub(crate) fn register_node(shared: &Arc<NodeShared>) {
     nodes.push(Arc::downgrade(shared));
 }
 
-/// The running node with this id, if any.
-pub(crate) fn find_node(id: NodeId) -> Option<Arc<NodeShared>> {
-    let nodes = NODES.lock().unwrap_or_else(PoisonError::into_inner);
-    nodes.iter().filter_map(Weak::upgrade).find(|n| n.id == id)
+/// The node of this process that sends to node `to` for a thread outside the
+/// runtime: `to` itself when it runs here; else a running node whose directory
+/// knows `to` (it is connected to it); else the only running node (its send
+/// then says why `to` cannot be reached). With several running nodes, none of
+/// which knows `to`, or none at all: [`TellError::NoLocalNode`]. A node that is
+/// shutting down is taken only when no other is left (its send says so).
+pub(crate) fn node_for(to: NodeId) -> Result<Arc<NodeShared>, TellError> {
+    let nodes: Vec<Arc<NodeShared>> =
+        NODES.lock().unwrap_or_else(PoisonError::into_inner).iter().filter_map(Weak::upgrade).collect();
+    if let Some(n) = nodes.iter().find(|n| n.id == to) {
+        return Ok(n.clone());
+    }
+    let running: Vec<&Arc<NodeShared>> = nodes.iter().filter(|n| !n.stopping.is_set()).collect();
+    if let Some(n) = running.iter().find(|n| n.directory.get(to).is_some()) {
+        return Ok((*n).clone());
+    }
+    match (running.as_slice(), nodes.as_slice()) {
+        ([only], _) => Ok((*only).clone()),
+        ([], [stopping, ..]) => Ok(stopping.clone()),
+        _ => Err(TellError::NoLocalNode { node: to, running: running.len() }),
+    }
 }
 
 #[cfg(test)]

@@ -187,8 +187,15 @@ impl NodeHandle {
     }
 
     /// Sends `msg` to `to` from any thread. Off-core the message is archived
-    /// into an owned buffer and queued in the target core's inbox (bounded:
-    /// [`TellError::MailboxFull`] when it is full).
+    /// into an owned buffer and queued in the inbox of the core that sends it
+    /// (the target's core; for another node, the core of the same number).
+    /// A tell that returns `Ok` is never dropped for lack of room: while its
+    /// mailbox or connection is full the core holds it, in order, and the
+    /// inbox fills behind it; a tell to a full inbox fails with
+    /// [`TellError::InboxFull`] and nothing is enqueued (the awaiting
+    /// [`ActorRef::send`] waits instead). Only the node's loss drops an
+    /// accepted tell: if the target's node is declared gone or its connection
+    /// is lost while the tell waits, it is counted as a dead letter.
     pub fn tell<A, M>(&self, to: &ActorRef<A>, msg: M) -> Result<(), TellError>
     where
         A: Handles<M>,
@@ -218,7 +225,9 @@ impl NodeHandle {
 
     /// Asks `to` from any thread; the future is `Send` (await it in tokio or any
     /// executor) and [`ForeignAsk::wait`] blocks instead. The default timeout is
-    /// `COREMESH_ASK_TIMEOUT_MS`.
+    /// `COREMESH_ASK_TIMEOUT_MS`. Like [`NodeHandle::tell`], a request whose
+    /// mailbox or connection is full waits in order (its timeout runs), and a
+    /// full inbox fails it at once with [`TellError::InboxFull`].
     pub fn ask<A, M>(&self, to: &ActorRef<A>, msg: M) -> ForeignAsk<<A as Handles<M>>::Reply>
     where
         A: Handles<M>,
@@ -278,7 +287,7 @@ impl NodeHandle {
         match self.command(via, Command::Frame { to_node: to.node, bytes, reply }) {
             Ok(()) => Ok(()),
             Err(_) if self.shared.stopping.is_set() => Err(TellError::NodeStopped),
-            Err(_) => Err(TellError::MailboxFull { actor: to, bytes: INBOX_COMMANDS_MAX }),
+            Err(_) => Err(TellError::InboxFull { core: via, commands: INBOX_COMMANDS_MAX }),
         }
     }
 
