@@ -26,7 +26,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 use crate::actor::glue::ReplyTarget;
 use crate::actor::message::Wire;
 use crate::clock;
-use crate::core::shared::find_node;
+use crate::core::shared::node_for;
 use crate::error::TellError;
 use crate::ids::{ActorId, CoreId, NodeId};
 use crate::node::handle::NodeHandle;
@@ -163,7 +163,7 @@ impl<R> ReplyTo<R> {
     /// node that took the handle.
     fn push_off_core(&self, bytes: AlignedVec<16>) -> Result<(), ReplyError> {
         let node = self.via;
-        let Some(shared) = find_node(node) else {
+        let Some(shared) = node_for(node).ok().filter(|s| s.id == node) else {
             return Err(ReplyError::NotSent { node, reason: TellError::NodeStopped });
         };
         let to = ActorId { node: self.target.node, core: self.target.core, slot: 0, generation: 0 };
@@ -189,7 +189,7 @@ impl<R: Wire> ReplyTo<R> {
             return Ok(());
         }
         let node = self.via;
-        let Some(shared) = find_node(node) else {
+        let Some(shared) = node_for(node).ok().filter(|s| s.id == node) else {
             return Err(ReplyError::NotSent { node, reason: TellError::NodeStopped });
         };
         let header = FrameHeader {
