@@ -139,7 +139,7 @@
 //!   `COREMESH_HANDSHAKE_TIMEOUT_MS` (default 3 s) of the accept, or of the
 //!   start of a dial, however the peer spaces its bytes; an inbound connection
 //!   that misses it is closed and counted (`handshake_timeouts`), a dial fails
-//!   with a [`ConnectError`] naming the deadline
+//!   with [`ConnectError::HandshakeTimeout`] naming the deadline
 //!   (`tests/handshake_limits.rs::a_hello_trickled_one_byte_at_a_time_*`,
 //!   `a_proof_trickled_*`, `a_dialer_whose_server_trickles_its_hello_*`).
 //! - Bounded unauthenticated connections: at most `COREMESH_HANDSHAKES_MAX`
@@ -165,9 +165,11 @@
 //!   the ask's timeout (`tests/failures.rs::a_blocking_wait_gives_up_at_its_timeout`).
 //! - A panic in an actor's code (a sync or async handler, `started`,
 //!   `stopping`, `stopped`) stops that actor only, with
-//!   [`StopReason::Panicked`]; its watchers hear `Panicked` (a hook's panic
-//!   names the hook, type id 0) and its core runs on
-//!   (`tests/failures.rs::a_panic_in_started_or_stopping_*`).
+//!   [`StopReason::Panicked`]; its watchers hear `Panicked`, which names the
+//!   message type by its stable name (a hook's panic names the hook, type id 0,
+//!   no message type) and its core runs on
+//!   (`tests/failures.rs::a_panic_in_started_or_stopping_*`,
+//!   `tests/typed_errors.rs::a_panicking_handler_*`).
 //! - Not promised: order across different senders; delivery of a tell to an
 //!   actor on another core that stopped meanwhile (it is counted as a dead
 //!   letter there); a free place in the handshake for a legitimate peer while
@@ -311,7 +313,8 @@
 //! declarations give one type id different fingerprints. Every Hello carries the
 //! table, and a peer that declares a type this node also declares with another
 //! fingerprint is refused (`RefuseReason::TypeTable`; the refusing side's log and
-//! `ConnectError` name the type by its stable name). Types only one side declares
+//! `ConnectError::Refused` with `HandshakeRefusal::SchemaMismatch` name the type
+//! by its stable name). Types only one side declares
 //! are fine. **Not guaranteed**: a named type inside a field is covered by its
 //! name token and the outer archive's size and alignment only, not by its own
 //! fields (give the outer message a new stable name when a nested type changes); the two
@@ -411,12 +414,14 @@ pub use actor::glue::Owned;
 pub use actor::message::{type_table, Message, MessageType, Reply, SchemaError, Wire};
 pub use actor::send::{Ask, Handles};
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
-pub use cluster::system::RemoteSpawn;
+pub use cluster::system::{Placement, RemoteSpawn};
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use coremesh_macros::message_type;
 pub use coremesh_wire as wire;
 pub use coremesh_wire::rkyv;
-pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
+pub use error::{
+    AskError, ConnectError, HandshakeRefusal, NodeError, RemoteSpawnError, SpawnError, TellError,
+};
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use membership::{ClusterState, Member, MemberEvent, MemberStatus, Subscription, WaitTimeout};
 pub use node::answers::{ForeignAsk, Lookup, RemoteSpawning, TimedOut, Waiting};

@@ -38,6 +38,9 @@ pub enum StopReason {
         message: String,
         /// The type id of the message being handled; 0 for a panic in a hook.
         type_id: u64,
+        /// The stable name of that message type (from this build's type
+        /// table); `None` for a panic in a hook.
+        message_type: Option<String>,
     },
     /// The node is shutting down.
     NodeShutdown,
