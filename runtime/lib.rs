@@ -337,8 +337,10 @@
 //! - Ask frames carry a 32-byte extension (deadline, asking node, asking core)
 //!   after the 32-byte header, so the deadline and the way back travel with the
 //!   request, also when it is forwarded between cores.
-//! - Actors list their messages with [`handlers!`]; the dispatch table is a
-//!   static chain of type-id comparisons, not a registry lookup.
+//! - Actors declare their handlers as `#[handle]` methods of one
+//!   [`#[coremesh::actor]`](macro@actor) impl block, which writes the handler
+//!   impls and the [`handlers!`] list (the manual form); the dispatch table is
+//!   a static chain of type-id comparisons, not a registry lookup.
 //! - The handshake carries the type table itself, not a hash of it: nodes of
 //!   one cluster legitimately declare different message sets, so only a type
 //!   both declare with different fingerprints refuses a peer; the frame format
@@ -416,7 +418,7 @@ pub use actor::send::{Ask, Handles};
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
 pub use cluster::system::{Placement, RemoteSpawn};
 pub use config::{Config, ConfigBuilder, ConfigError};
-pub use coremesh_macros::message_type;
+pub use coremesh_macros::{actor, message_type};
 pub use coremesh_wire as wire;
 pub use coremesh_wire::rkyv;
 pub use error::{
@@ -439,6 +441,7 @@ pub const FORMAT_HASH: u64 = coremesh_wire::FORMAT_HASH;
 pub mod __private {
     pub use crate::actor::glue::{run_async, run_sync, Delivery};
     pub use crate::actor::message::MESSAGE_TYPES;
+    pub use crate::actor::send::NoMessage;
     pub use crate::actor::SyncDispatch;
     pub use crate::node::hooks::{pending_asks, simulate_node_down, watchers_of};
     pub use crate::transport::conn::in_receive_buffer;
