@@ -13,42 +13,40 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coremesh::{Actor, ActorRef, Config, CoreId, Ctx, Handler, Node, RemoteSpawn};
-use rkyv::{Archive, Deserialize, Serialize};
+use coremesh::{ActorRef, Config, CoreId, Ctx, Node, RemoteSpawn};
 
-#[derive(Archive, Serialize, Deserialize)]
+#[coremesh::message_type("demo.Add")]
 struct Add {
     n: u64,
 }
-#[derive(Archive, Serialize, Deserialize)]
+#[coremesh::message_type("demo.Kilo")]
 struct Kilo {
     bytes: Vec<u8>,
 }
-coremesh::message!(Add = "demo.Add", Kilo = "demo.Kilo");
 
 struct Counter {
     total: u64,
 }
-impl Actor for Counter {}
-impl Handler<Add> for Counter {
-    type Reply = u64;
-    fn handle(&mut self, msg: &ArchivedAdd, _ctx: &mut Ctx<Self>) -> u64 {
+
+#[coremesh::actor]
+impl Counter {
+    #[handle]
+    fn add(&mut self, msg: &ArchivedAdd, _ctx: &mut Ctx<Self>) -> u64 {
         self.total += msg.n.to_native();
         self.total
     }
-}
-impl Handler<Kilo> for Counter {
-    type Reply = u64;
-    fn handle(&mut self, msg: &ArchivedKilo, _ctx: &mut Ctx<Self>) -> u64 {
+
+    #[handle]
+    fn kilo(&mut self, msg: &ArchivedKilo) -> u64 {
         self.total += msg.bytes.len() as u64;
         self.total
     }
 }
-coremesh::handlers!(Counter: Add, Kilo);
+
 impl RemoteSpawn for Counter {
     const NAME: &'static str = "demo.Counter";
     type Args = u64;
-    fn create(start: &rkyv::Archived<u64>) -> Self {
+    fn create(start: &coremesh::rkyv::Archived<u64>) -> Self {
         Counter { total: start.to_native() }
     }
 }

@@ -259,10 +259,19 @@ pub enum SpawnError {
     /// The node has shut down.
     #[error("the node has shut down")]
     NodeStopped,
-    /// The other node refused or could not be asked (the text says which: an
-    /// unregistered type, arguments that failed validation, a lost connection).
-    #[error("remote spawn failed: {0}")]
-    Remote(String),
+    /// The other node refused the spawn; the variant says which check failed.
+    #[error("remote spawn refused: {0}")]
+    Remote(#[from] RemoteSpawnError),
+    /// The spawn request reached no answer from the other node (not sent, lost
+    /// with its connection, timed out); the variant says what happened to it.
+    #[error("remote spawn request failed: {0}")]
+    NotAnswered(AskError),
+    /// The arguments could not be archived; nothing was sent.
+    #[error("could not archive the spawn arguments: {reason}")]
+    BadArgs {
+        /// What rkyv said.
+        reason: String,
+    },
     /// No answer from the core within the wait's timeout; the request may
     /// still run there.
     #[error("no answer from the core within {waited:?}; the request may still run")]
@@ -348,11 +357,41 @@ pub enum NodeError {
 /// Why `NodeHandle::connect` did not join a peer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
-    /// Dialing, the handshake or the connection failed; the text says which
-    /// (for a refused handshake, which check: magic, version, cluster, type
-    /// table or cookie).
-    #[error("{0}")]
-    Failed(String),
+    /// The handshake with `addr` was refused, by this side or by the peer; the
+    /// reason names the check.
+    #[error("handshake with {addr} refused: {reason}")]
+    Refused {
+        /// The peer's address.
+        addr: std::net::SocketAddr,
+        /// Which check failed.
+        reason: HandshakeRefusal,
+    },
+    /// Dialing `addr` or the socket failed (refused, reset, closed).
+    #[error("connection to {addr} failed: {kind:?}: {message}")]
+    Io {
+        /// The peer's address.
+        addr: std::net::SocketAddr,
+        /// The OS error's kind.
+        kind: std::io::ErrorKind,
+        /// What the OS said.
+        message: String,
+    },
+    /// The handshake did not finish within `COREMESH_HANDSHAKE_TIMEOUT_MS`.
+    #[error("handshake with {addr} did not finish within the handshake deadline of {deadline_ms} ms (COREMESH_HANDSHAKE_TIMEOUT_MS)")]
+    HandshakeTimeout {
+        /// The peer's address.
+        addr: std::net::SocketAddr,
+        /// The deadline.
+        deadline_ms: u64,
+    },
+    /// The peer broke the protocol after the handshake (a bad advert or frame).
+    #[error("peer {addr} broke the protocol: {reason}")]
+    Protocol {
+        /// The peer's address.
+        addr: std::net::SocketAddr,
+        /// What was wrong.
+        reason: String,
+    },
     /// The node has shut down.
     #[error("the node has shut down")]
     NodeStopped,
@@ -362,6 +401,142 @@ pub enum ConnectError {
         /// How long the caller waited.
         waited: std::time::Duration,
     },
+}
+
+/// Which handshake check refused a connection ([`ConnectError::Refused`]).
+/// Values this side cannot know are `None`: when the peer refused, its Refuse
+/// message carries the check but not its own value (`wire/FORMAT.md`,
+/// "Refuse"); the peer logs both. The cookie is never named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeRefusal {
+    /// The nodes belong to different clusters (`COREMESH_CLUSTER`).
+    #[error("cluster name mismatch: ours {ours:?}, the peer's {}", theirs.as_deref().map_or("another (the peer refused; its log names it)".to_string(), |t| format!("{t:?}")))]
+    ClusterMismatch {
+        /// Our cluster name.
+        ours: String,
+        /// The peer's, when this side found the mismatch.
+        theirs: Option<String>,
+    },
+    /// The nodes hold different cookies (`COREMESH_COOKIE`); the cookies are never shown.
+    #[error("cookie mismatch: the peer holds another COREMESH_COOKIE ({})", if *by_peer { "the peer refused our proof" } else { "the peer's proof was wrong" })]
+    CookieMismatch {
+        /// Whether the peer found it (else this side did).
+        by_peer: bool,
+    },
+    /// Another coremesh frame format (another coremesh version).
+    #[error(
+        "frame format mismatch: ours {ours:#018x}, the peer's {theirs:#018x} (another coremesh wire format)"
+    )]
+    FormatMismatch {
+        /// Ours.
+        ours: u64,
+        /// The peer's.
+        theirs: u64,
+    },
+    /// A message type both builds declare has different schemas.
+    #[error("message type `{type_name}` ({type_id:#018x}) has another schema on the peer: fingerprint ours {ours:#018x}, the peer's {theirs:#018x}")]
+    SchemaMismatch {
+        /// Its stable name.
+        type_name: String,
+        /// Its type id.
+        type_id: u64,
+        /// Our fingerprint.
+        ours: u64,
+        /// The peer's.
+        theirs: u64,
+    },
+    /// The peer refused our frame format or type table (another build); its
+    /// log names the type and both fingerprints.
+    #[error(
+        "build mismatch: the peer refused our frame format or message type table (its log names the type)"
+    )]
+    BuildMismatch,
+    /// Another handshake protocol version.
+    #[error("protocol version mismatch: ours {ours}, the peer's {}", theirs.map_or("another (the peer refused)".to_string(), |t| t.to_string()))]
+    VersionMismatch {
+        /// Ours.
+        ours: u16,
+        /// The peer's, when this side found the mismatch.
+        theirs: Option<u16>,
+    },
+    /// The peer is this very node (same node id).
+    #[error("the peer is this node itself")]
+    SelfConnection,
+    /// Both nodes dialed each other at once and the peer's connection won,
+    /// but it did not come up in time.
+    #[error("duplicate connection (both nodes dialed at once) and the surviving one did not come up")]
+    Duplicate,
+    /// The peer is not a coremesh node (bad magic).
+    #[error("the peer is not a coremesh node (bad handshake magic)")]
+    NotCoremesh,
+    /// The peer's handshake message was invalid (or it found ours invalid).
+    #[error("malformed handshake: {reason}")]
+    Malformed {
+        /// What was wrong.
+        reason: String,
+    },
+    /// Our own cluster name or advert is over the handshake's limit.
+    #[error("our cluster name or advert is over the handshake's limit")]
+    TooLong,
+}
+
+pub use remote_spawn::RemoteSpawnError;
+
+/// The refusal of a remote spawn is archived (it is the system actor's reply);
+/// its archived form and resolver stay private to the crate.
+mod remote_spawn {
+    use crate::ids::NodeId;
+
+    /// Why the other node refused a `spawn_remote` (the system actor's typed
+    /// answer, archived across the wire: `wire/FORMAT.md`, `coremesh.sys.Spawn`).
+    #[derive(
+        Debug, Clone, PartialEq, Eq, thiserror::Error, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+    )]
+    pub enum RemoteSpawnError {
+        /// The actor kind is not registered on the peer (`register_remote` there).
+        #[error("actor kind `{kind_name}` is not registered on {node} (call register_remote there)")]
+        NotRegistered {
+            /// The kind's stable name (`RemoteSpawn::NAME`).
+            kind_name: String,
+            /// The peer.
+            node: NodeId,
+        },
+        /// The arguments failed validation as the kind's `Args` on the peer.
+        #[error("the arguments for `{kind_name}` failed validation on the peer: {reason}")]
+        BadArgs {
+            /// The kind.
+            kind_name: String,
+            /// What the validator said.
+            reason: String,
+        },
+        /// The kind's `create` panicked on the peer; nothing was spawned.
+        #[error("`{kind_name}`'s create panicked on the peer: {message}")]
+        CreatePanicked {
+            /// The kind.
+            kind_name: String,
+            /// The panic's message.
+            message: String,
+        },
+        /// The placement named a core the peer does not have.
+        #[error("core {core} does not exist on {node}, which has {cores} cores")]
+        NoSuchCore {
+            /// The peer.
+            node: NodeId,
+            /// The core asked for.
+            core: u16,
+            /// How many the peer has.
+            cores: u16,
+        },
+        /// The chosen core could not take the creation (its inbox is full or the
+        /// peer is stopping); nothing was spawned.
+        #[error("core {core} of {node} could not take the creation (inbox full or stopping)")]
+        CoreUnavailable {
+            /// The peer.
+            node: NodeId,
+            /// The chosen core.
+            core: u16,
+        },
+    }
 }
 
 /// Why this build's message types do not make a type table; `Node::start` fails with it.

@@ -144,7 +144,7 @@
 //!   `COREMESH_HANDSHAKE_TIMEOUT_MS` (default 3 s) of the accept, or of the
 //!   start of a dial, however the peer spaces its bytes; an inbound connection
 //!   that misses it is closed and counted (`handshake_timeouts`), a dial fails
-//!   with a [`ConnectError`] naming the deadline
+//!   with [`ConnectError::HandshakeTimeout`] naming the deadline
 //!   (`tests/handshake_limits.rs::a_hello_trickled_one_byte_at_a_time_*`,
 //!   `a_proof_trickled_*`, `a_dialer_whose_server_trickles_its_hello_*`).
 //! - Bounded unauthenticated connections: at most `COREMESH_HANDSHAKES_MAX`
@@ -180,9 +180,11 @@
 //!   the ask's timeout (`tests/failures.rs::a_blocking_wait_gives_up_at_its_timeout`).
 //! - A panic in an actor's code (a sync or async handler, `started`,
 //!   `stopping`, `stopped`) stops that actor only, with
-//!   [`StopReason::Panicked`]; its watchers hear `Panicked` (a hook's panic
-//!   names the hook, type id 0) and its core runs on
-//!   (`tests/failures.rs::a_panic_in_started_or_stopping_*`). So does a panic
+//!   [`StopReason::Panicked`]; its watchers hear `Panicked`, which names the
+//!   message type by its stable name (a hook's panic names the hook, type id 0,
+//!   no message type) and its core runs on
+//!   (`tests/failures.rs::a_panic_in_started_or_stopping_*`,
+//!   `tests/typed_errors.rs::a_panicking_handler_*`). So does a panic
 //!   in a task the actor spawned (`Ctx::spawn_task`); a panicking `run_on`
 //!   closure or `spawn_task_on` task fails its caller with
 //!   `SpawnError::TaskPanicked` (`tests/fatal.rs`).
@@ -336,7 +338,8 @@
 //! declarations give one type id different fingerprints. Every Hello carries the
 //! table, and a peer that declares a type this node also declares with another
 //! fingerprint is refused (`RefuseReason::TypeTable`; the refusing side's log and
-//! `ConnectError` name the type by its stable name). Types only one side declares
+//! `ConnectError::Refused` with `HandshakeRefusal::SchemaMismatch` name the type
+//! by its stable name). Types only one side declares
 //! are fine. **Not guaranteed**: a named type inside a field is covered by its
 //! name token and the outer archive's size and alignment only, not by its own
 //! fields (give the outer message a new stable name when a nested type changes); the two
@@ -359,8 +362,10 @@
 //! - Ask frames carry a 32-byte extension (deadline, asking node, asking core)
 //!   after the 32-byte header, so the deadline and the way back travel with the
 //!   request, also when it is forwarded between cores.
-//! - Actors list their messages with [`handlers!`]; the dispatch table is a
-//!   static chain of type-id comparisons, not a registry lookup.
+//! - Actors declare their handlers as `#[handle]` methods of one
+//!   [`#[coremesh::actor]`](macro@actor) impl block, which writes the handler
+//!   impls and the [`handlers!`] list (the manual form); the dispatch table is
+//!   a static chain of type-id comparisons, not a registry lookup.
 //! - The handshake carries the type table itself, not a hash of it: nodes of
 //!   one cluster legitimately declare different message sets, so only a type
 //!   both declare with different fingerprints refuses a peer; the frame format
@@ -438,13 +443,14 @@ pub use actor::reply_to::{ArchivedReplyPort, ReplyError, ReplyPort, ReplyTo};
 pub use actor::send::{Ask, Handles};
 pub use actor::timers::TimerHandle;
 pub use actor::{Actor, AsyncHandler, Dispatch, Handler, InitError, StopReason};
-pub use cluster::system::RemoteSpawn;
-pub use cluster::system::LOOKUP_WAITS_MAX;
+pub use cluster::system::{Placement, RemoteSpawn, LOOKUP_WAITS_MAX};
 pub use config::{Config, ConfigBuilder, ConfigError};
-pub use coremesh_macros::message_type;
+pub use coremesh_macros::{actor, message_type};
 pub use coremesh_wire as wire;
 pub use coremesh_wire::rkyv;
-pub use error::{AskError, ConnectError, NodeError, SpawnError, TellError};
+pub use error::{
+    AskError, ConnectError, HandshakeRefusal, NodeError, RemoteSpawnError, SpawnError, TellError,
+};
 pub use ids::{ActorId, ActorRef, ArchivedActorRef, CoreId, NodeId};
 pub use membership::{ClusterState, Member, MemberEvent, MemberStatus, Subscription, WaitTimeout};
 pub use node::answers::{ForeignAsk, Lookup, LookupWaiting, RemoteSpawning, TimedOut, Waiting};
@@ -462,6 +468,7 @@ pub const FORMAT_HASH: u64 = coremesh_wire::FORMAT_HASH;
 pub mod __private {
     pub use crate::actor::glue::{run_async, run_sync, Delivery};
     pub use crate::actor::message::MESSAGE_TYPES;
+    pub use crate::actor::send::NoMessage;
     pub use crate::actor::SyncDispatch;
     pub use crate::node::hooks::{
         lookups_waiting, panic_in_runtime, pending_asks, simulate_node_down, watchers_of,

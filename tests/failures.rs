@@ -240,7 +240,7 @@ fn a_panic_in_started_or_stopping_stops_that_actor_only_and_its_watchers_hear_pa
             node.tell(&fragile, Stop).expect("tell stop");
         }
         match heard.recv_timeout(10 * SECOND).expect("the watcher heard of the panic") {
-            coremesh::DownReason::Panicked { message, type_id } => {
+            coremesh::DownReason::Panicked { message, type_id, .. } => {
                 assert_eq!(message, hook);
                 assert_eq!(type_id, 0, "no message was being handled");
             }

@@ -192,7 +192,11 @@ fn a_dialer_whose_server_trickles_its_hello_gives_up_at_the_deadline() {
     std::thread::spawn(move || tx.send(handle.connect(addr).wait()));
     let got = rx.recv_timeout(T).unwrap_or_else(|_| panic!("connect still waiting after {T:?}"));
     let took = started.elapsed();
-    let Err(ConnectError::Failed(text)) = got else { panic!("expected a failed connect, got {got:?}") };
+    let Err(e @ ConnectError::HandshakeTimeout { addr: at, deadline_ms }) = got else {
+        panic!("expected a handshake timeout, got {got:?}")
+    };
+    assert_eq!((at, deadline_ms), (addr, DEADLINE_MS));
+    let text = e.to_string();
     let want = format!("did not finish within the handshake deadline of {DEADLINE_MS} ms");
     assert!(text.contains(&want) && text.contains(&addr.to_string()), "{text}");
     let lived = server.join().expect("the server").expect("the dialer closed its connection");

@@ -1,4 +1,6 @@
-//! coremesh-macros: the `#[coremesh::message_type("stable.name")]` attribute.
+//! coremesh-macros: the `#[coremesh::message_type("stable.name")]` attribute, and
+//! `#[coremesh::actor]` (an actor's handlers as methods of one impl block; see
+//! `actor.rs`).
 //!
 //! Owns the *shape string* of a message declaration: a canonical text of the item's
 //! field names, field types (as tokens), their order, enum variants and discriminants,
@@ -13,6 +15,8 @@
 //! (the shape string is rendered here, token by token), or include the Rust name of
 //! the item (renaming or moving a type keeps its fingerprint, as it keeps its id).
 #![forbid(unsafe_code)]
+
+mod actor;
 
 use proc_macro::TokenStream;
 use proc_macro2::{Delimiter, TokenStream as Tokens, TokenTree};
@@ -38,6 +42,31 @@ pub fn message_type(attr: TokenStream, item: TokenStream) -> TokenStream {
     let name = parse_macro_input!(attr as LitStr);
     let input = parse_macro_input!(item as DeriveInput);
     match expand(&name, &input) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Declares an actor's handlers: `#[coremesh::actor]` on the actor's own impl
+/// block, with `#[handle]` on each handler method.
+///
+/// - `#[handle] fn add(&mut self, msg: &ArchivedAdd, ctx: &mut Ctx<Self>) -> u64`
+///   becomes `impl Handler<Add>` with `Reply = u64` (the message is read in place;
+///   `&Archived<Add>` is accepted too, and `ctx` may be left out);
+/// - `#[handle] async fn fetch(&mut self, msg: Owned<Fetch>, ctx: &mut Ctx<Self>) -> R`
+///   becomes `impl AsyncHandler<Fetch>`;
+/// - `#[handle(Add)]` names the message when its type is spelled otherwise;
+/// - the dispatch table is generated from the same methods (`coremesh::handlers!`),
+///   and `impl Actor for T {}` too, unless `#[coremesh::actor(hooks)]` says you
+///   implement `Actor` (its lifecycle hooks) yourself.
+///
+/// Methods without `#[handle]` stay ordinary methods. A signature that cannot be a
+/// handler is a compile error naming what to write instead.
+#[proc_macro_attribute]
+pub fn actor(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::ItemImpl);
+    let expanded = actor::Options::parse(attr.into()).and_then(|o| actor::expand(o, item));
+    match expanded {
         Ok(tokens) => tokens.into(),
         Err(e) => e.to_compile_error().into(),
     }

@@ -34,6 +34,8 @@ pub enum DownReason {
         message: String,
         /// The type id of the message being handled; 0 for a panic in a hook.
         type_id: u64,
+        /// The stable name of that message type; `None` for a panic in a hook.
+        message_type: Option<String>,
     },
     /// Its `started` hook returned an error.
     InitFailed {
@@ -75,9 +77,11 @@ impl From<&StopReason> for DownReason {
             StopReason::Normal => DownReason::Normal,
             StopReason::InitFailed(message) => DownReason::InitFailed { message: message.clone() },
             StopReason::InitTimeout => DownReason::InitTimeout,
-            StopReason::Panicked { message, type_id } => {
-                DownReason::Panicked { message: message.clone(), type_id: *type_id }
-            }
+            StopReason::Panicked { message, type_id, message_type } => DownReason::Panicked {
+                message: message.clone(),
+                type_id: *type_id,
+                message_type: message_type.clone(),
+            },
             StopReason::NodeShutdown => DownReason::NodeShutdown,
             StopReason::LinkedFailure { actor, .. } => DownReason::LinkedFailure { actor: *actor },
         }
@@ -89,9 +93,11 @@ impl ArchivedDownReason {
     pub fn to_native(&self) -> DownReason {
         match self {
             ArchivedDownReason::Normal => DownReason::Normal,
-            ArchivedDownReason::Panicked { message, type_id } => {
-                DownReason::Panicked { message: message.as_str().to_owned(), type_id: type_id.to_native() }
-            }
+            ArchivedDownReason::Panicked { message, type_id, message_type } => DownReason::Panicked {
+                message: message.as_str().to_owned(),
+                type_id: type_id.to_native(),
+                message_type: message_type.as_ref().map(|t| t.as_str().to_owned()),
+            },
             ArchivedDownReason::InitFailed { message } => {
                 DownReason::InitFailed { message: message.as_str().to_owned() }
             }

@@ -10,6 +10,7 @@
 
 mod schema;
 
+pub(crate) use schema::name_of;
 #[doc(hidden)]
 pub use schema::MESSAGE_TYPES;
 pub use schema::{type_table, MessageType, SchemaError};

@@ -40,6 +40,9 @@ pub enum StopReason {
         message: String,
         /// The type id of the message being handled; 0 for a panic in a hook.
         type_id: u64,
+        /// The stable name of that message type (from this build's type
+        /// table); `None` for a panic in a hook.
+        message_type: Option<String>,
     },
     /// The node is shutting down.
     NodeShutdown,
@@ -59,8 +62,10 @@ pub type InitError = Box<dyn std::error::Error + 'static>;
 
 /// An actor: state that lives on one core and handles one message at a time.
 ///
-/// All hooks have defaults. Implement [`Handler`] for each message type and list
-/// them with [`handlers!`](crate::handlers).
+/// All hooks have defaults. Declare the handlers as `#[handle]` methods of a
+/// `#[coremesh::actor]` impl block (which also writes `impl Actor` unless
+/// given `(hooks)`), or by hand: [`Handler`] for each message type, listed
+/// with [`handlers!`](crate::handlers).
 pub trait Actor: Sized + 'static {
     /// Runs once before the first message, bounded by `COREMESH_INIT_TIMEOUT_MS`.
     /// Messages that arrive meanwhile wait in the mailbox. An error or a timeout
@@ -86,6 +91,12 @@ pub trait Actor: Sized + 'static {
 ///
 /// This is the fast path: the handler is called straight from the buffer the
 /// frame arrived in (mailbox, ring or network receive buffer), with no copy.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no handler for `{M}`",
+    label = "`{Self}` does not handle `{M}` synchronously",
+    note = "add `#[handle] fn ..(&mut self, msg: &Archived{M}, ctx: &mut Ctx<Self>) -> Reply` to `#[coremesh::actor] impl {Self}`, or `impl Handler<{M}> for {Self}`",
+    note = "a message listed after `; async` in `coremesh::handlers!` needs `AsyncHandler<{M}>` instead"
+)]
 pub trait Handler<M: Message>: Actor {
     /// What an `ask` of `M` returns. `()` for messages only ever told.
     type Reply: Reply;
@@ -98,6 +109,12 @@ pub trait Handler<M: Message>: Actor {
 /// The message must outlive the buffer it arrived in, so it is copied once into
 /// an owned 16-aligned buffer ([`Owned`]) before the handler runs. The actor
 /// handles nothing else until the future completes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no async handler for `{M}`",
+    label = "`{Self}` does not handle `{M}` asynchronously",
+    note = "add `#[handle] async fn ..(&mut self, msg: Owned<{M}>, ctx: &mut Ctx<Self>) -> Reply` to `#[coremesh::actor] impl {Self}`, or `impl AsyncHandler<{M}> for {Self}`",
+    note = "a message listed before `; async` in `coremesh::handlers!` needs `Handler<{M}>` instead"
+)]
 pub trait AsyncHandler<M: Message>: Actor {
     /// What an `ask` of `M` returns.
     type Reply: Reply;
@@ -171,6 +188,9 @@ pub enum SyncDispatch {
 #[macro_export]
 macro_rules! handlers {
     ($actor:ty : $($m:ty),* $(,)? $(; async $($am:ty),+ $(,)?)?) => {
+        impl $crate::Handles<$crate::__private::NoMessage> for $actor {
+            type Reply = ();
+        }
         $(
             impl $crate::Handles<$m> for $actor {
                 type Reply = <$actor as $crate::Handler<$m>>::Reply;

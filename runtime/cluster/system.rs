@@ -18,6 +18,7 @@
 //! gets an error naming the type), or trust request bytes before validating them.
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rkyv::{rancor, Archive, Deserialize, Serialize};
@@ -25,9 +26,11 @@ use rkyv::{rancor, Archive, Deserialize, Serialize};
 use crate::actor::ctx::Ctx;
 use crate::actor::message::Wire;
 use crate::actor::reply_to::ReplyTo;
-use crate::actor::{Actor, Dispatch, Handler};
-use crate::core::shared::NodeShared;
+use crate::actor::{Actor, AsyncHandler, Dispatch, Handler, Owned};
+use crate::core::shared::{Command, NodeShared};
+use crate::error::RemoteSpawnError;
 use crate::ids::{ActorId, CoreId, NodeId};
+use crate::sync::oneshot;
 
 /// An actor type that other nodes may spawn on this one, by name, once it is
 /// registered with [`NodeHandle::register_remote`](crate::NodeHandle::register_remote).
@@ -63,7 +66,7 @@ pub trait RemoteSpawn: Dispatch {
 }
 
 /// Spawns from archived arguments on the calling core.
-type Factory = fn(&[u8]) -> Result<ActorId, String>;
+type Factory = fn(&[u8]) -> Result<ActorId, RemoteSpawnError>;
 
 /// How many `lookup_wait`s one node holds at once, waiting for their name.
 pub const LOOKUP_WAITS_MAX: usize = 1024;
@@ -93,6 +96,8 @@ impl Drop for Names {
 pub(crate) struct Registry {
     factories: Mutex<HashMap<u64, (&'static str, Factory)>>,
     names: Mutex<Names>,
+    /// The next core of [`Placement::RoundRobin`].
+    next_core: Mutex<usize>,
 }
 
 impl Registry {
@@ -159,23 +164,78 @@ impl Registry {
     }
 }
 
-fn spawn_from<A: RemoteSpawn>(args: &[u8]) -> Result<ActorId, String> {
+fn spawn_from<A: RemoteSpawn>(args: &[u8]) -> Result<ActorId, RemoteSpawnError> {
+    let kind_name = || A::NAME.to_string();
     // The bytes arrived inside another message: copy them to an aligned buffer and
     // validate them as `A::Args` before anything reads them.
     let aligned = coremesh_wire::aligned_copy(args);
     let archived = rkyv::access::<rkyv::Archived<A::Args>, rancor::Error>(&aligned)
-        .map_err(|e| format!("arguments for {} failed validation: {e}", A::NAME))?;
-    let actor = A::create(archived);
-    // The system actor runs on a worker core, so there is one.
-    crate::core::with_current(|c| c.spawn(actor).id()).ok_or_else(|| "not on a worker core".to_string())
+        .map_err(|e| RemoteSpawnError::BadArgs { kind_name: kind_name(), reason: e.to_string() })?;
+    // A panic in user code must not stop this core's system actor.
+    let actor = catch_unwind(AssertUnwindSafe(|| A::create(archived))).map_err(|p| {
+        RemoteSpawnError::CreatePanicked {
+            kind_name: kind_name(),
+            message: crate::core::cell::panic_message(&*p),
+        }
+    })?;
+    // Runs on a worker core (the system actor's, or one it handed the creation to).
+    crate::core::with_current(|c| c.spawn(actor).id())
+        .ok_or(RemoteSpawnError::CoreUnavailable { node: NodeId(0), core: u16::MAX })
 }
 
-/// Spawn a registered actor type on this core.
+/// Which of the peer's cores a remote spawn lands on
+/// ([`RemoteSpawning::placement`](crate::RemoteSpawning::placement)); the
+/// peer decides, since it knows its cores and their load.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// The default: each spawn on the peer takes its next core in turn (one
+    /// cursor per peer node, shared by every spawner).
+    #[default]
+    RoundRobin,
+    /// The peer's core with the fewest live actors (spawned minus stopped;
+    /// the lowest core on a tie).
+    LeastLoaded,
+    /// Core `key % cores`: one key always lands on one core of a given peer.
+    ByKey(u64),
+    /// This core; one the peer does not have is
+    /// [`RemoteSpawnError::NoSuchCore`].
+    Core(CoreId),
+}
+
+impl Placement {
+    /// The core of `shared`'s node this placement names.
+    fn choose(self, shared: &NodeShared) -> Result<CoreId, RemoteSpawnError> {
+        let cores = shared.cores.len();
+        let core = match self {
+            Placement::RoundRobin => {
+                let mut next = shared.registry.next_core.lock().unwrap_or_else(PoisonError::into_inner);
+                let core = *next % cores;
+                *next = (core + 1) % cores;
+                core
+            }
+            Placement::LeastLoaded => (0..cores)
+                .min_by_key(|&i| {
+                    let s = &shared.cores[i].stats;
+                    s.actors_spawned.get().saturating_sub(s.actors_stopped.get())
+                })
+                .unwrap_or(0),
+            Placement::ByKey(key) => (key % cores as u64) as usize,
+            Placement::Core(c) if usize::from(c.0) < cores => usize::from(c.0),
+            Placement::Core(c) => {
+                return Err(RemoteSpawnError::NoSuchCore { node: shared.id, core: c.0, cores: cores as u16 })
+            }
+        };
+        Ok(CoreId(core as u16))
+    }
+}
+
+/// Spawn a registered actor type on one of this node's cores, chosen by `placement`.
 #[derive(Archive, Serialize, Deserialize)]
 pub(crate) struct Spawn {
     pub kind: u64,
     pub name: String,
     pub args: Vec<u8>,
+    pub placement: Placement,
 }
 
 /// Look up a published name.
@@ -198,17 +258,44 @@ pub(crate) struct SystemActor {
 
 impl Actor for SystemActor {}
 
-impl Handler<Spawn> for SystemActor {
-    type Reply = Result<ActorId, String>;
-    fn handle(&mut self, msg: &ArchivedSpawn, ctx: &mut Ctx<Self>) -> Result<ActorId, String> {
+impl AsyncHandler<Spawn> for SystemActor {
+    type Reply = Result<ActorId, RemoteSpawnError>;
+    /// Creates the actor on the core `placement` names: here, or on another
+    /// core through its inbox (this actor waits for the answer, a cross-core
+    /// round trip, and handles nothing else meanwhile).
+    async fn handle(&mut self, msg: Owned<Spawn>, ctx: &mut Ctx<Self>) -> Result<ActorId, RemoteSpawnError> {
+        let node = ctx.node_id();
         let Some(factory) = self.shared.registry.factory(msg.kind.to_native()) else {
-            return Err(format!(
-                "actor type {:?} is not registered on {} (call register_remote there)",
-                msg.name.as_str(),
-                ctx.node_id()
-            ));
+            return Err(RemoteSpawnError::NotRegistered { kind_name: msg.name.as_str().to_string(), node });
         };
-        factory(msg.args.as_slice())
+        let placement = rkyv::deserialize::<Placement, rancor::Error>(&msg.placement).map_err(|_| {
+            RemoteSpawnError::NoSuchCore { node, core: u16::MAX, cores: self.shared.cores.len() as u16 }
+        })?;
+        let core = placement.choose(&self.shared)?;
+        if core == ctx.core_id() {
+            return factory(msg.args.as_slice()).map_err(|e| on_node(e, node, core));
+        }
+        let unavailable = RemoteSpawnError::CoreUnavailable { node, core: core.0 };
+        let args = msg.args.as_slice().to_vec();
+        let (tx, rx) = oneshot::channel();
+        let run = Command::Run(Box::new(move |_core| tx.send(factory(&args))));
+        let target = &self.shared.cores[usize::from(core.0)];
+        if self.shared.stopping.is_set() || target.inbox.push(run).is_err() {
+            return Err(unavailable);
+        }
+        target.signal.notify();
+        match rx.await {
+            Ok(answer) => answer.map_err(|e| on_node(e, node, core)),
+            Err(_) => Err(unavailable),
+        }
+    }
+}
+
+/// Fills in the node and core of a creation that found no worker core.
+fn on_node(e: RemoteSpawnError, node: NodeId, core: CoreId) -> RemoteSpawnError {
+    match e {
+        RemoteSpawnError::CoreUnavailable { .. } => RemoteSpawnError::CoreUnavailable { node, core: core.0 },
+        e => e,
     }
 }
 
@@ -228,12 +315,12 @@ impl Handler<LookupWait> for SystemActor {
     }
 }
 crate::handlers!(
-    SystemActor: Spawn,
-    Lookup,
+    SystemActor: Lookup,
     LookupWait,
     crate::cluster::system_watch::Watch,
     crate::cluster::system_watch::Unwatch,
-    crate::cluster::system_watch::Down,
+    crate::cluster::system_watch::Down;
+    async Spawn
 );
 
 /// The address of the system actor of `node`'s `core`.

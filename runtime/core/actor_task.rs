@@ -69,8 +69,9 @@ pub(crate) async fn run_actor<A: Dispatch>(cell: Rc<ActorCell<A>>, core: Rc<Core
     fail_queued(&core, &left, 0);
     core.retire(me.id());
     core.monitors_actor_stopped(me.id(), &reason);
-    if let StopReason::Panicked { message, type_id } = &reason {
-        tracing::error!(actor = %me.id(), type_id = format_args!("{type_id:#018x}"), %message, "handler panicked; actor stopped");
+    if let StopReason::Panicked { message, type_id, message_type } = &reason {
+        let name = message_type.as_deref().unwrap_or("(none)");
+        tracing::error!(actor = %me.id(), type_id = format_args!("{type_id:#018x}"), message_type = name, %message, "handler panicked; actor stopped");
     }
     let stopped = catch_unwind(AssertUnwindSafe(|| cell.state.borrow_mut().actor.stopped(&reason)));
     if let Err(p) = stopped {
@@ -84,7 +85,11 @@ pub(crate) async fn run_actor<A: Dispatch>(cell: Rc<ActorCell<A>>, core: Rc<Core
 /// panicked: `Panicked`, with no message type (type id 0).
 #[cold]
 fn hook_panicked(hook: &str, p: &(dyn std::any::Any + Send)) -> StopReason {
-    StopReason::Panicked { message: format!("in {hook}: {}", super::cell::panic_message(p)), type_id: 0 }
+    StopReason::Panicked {
+        message: format!("in {hook}: {}", super::cell::panic_message(p)),
+        type_id: 0,
+        message_type: None,
+    }
 }
 
 /// How a run of sync handlers over a batch ended.

@@ -165,7 +165,9 @@ pub(crate) fn panicked(core: &CoreRt, delivery: &Delivery<'_>, p: &(dyn std::any
     if let Some(t) = delivery.reply_target() {
         core.send_error_reply(t, ReplyErrorCode::HandlerFailed);
     }
-    StopReason::Panicked { message: panic_message(p), type_id: delivery.type_id() }
+    let type_id = delivery.type_id();
+    let message_type = crate::actor::message::name_of(type_id).map(str::to_string);
+    StopReason::Panicked { message: panic_message(p), type_id, message_type }
 }
 
 /// An ask that arrives after its deadline is dropped unrun, answered and counted.

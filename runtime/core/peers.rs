@@ -13,16 +13,17 @@
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
-use coremesh_wire::{CheckedFrame, TypeTable};
+use coremesh_wire::{CheckedFrame, HandshakeError, RefuseReason, TypeTable};
 
 use super::route::Origin;
 use super::shared::CoreCommand;
 use super::CoreRt;
 use crate::config::Config;
-use crate::error::{AskError, ConnectError, TellError};
+use crate::error::{AskError, ConnectError, HandshakeRefusal, TellError};
 use crate::ids::{CoreId, NodeId};
 use crate::stats::CoreStats;
 use crate::sync::oneshot;
+use crate::transport::conn::ConnError;
 use crate::transport::directory::Directory;
 use crate::transport::host::Shed;
 use crate::transport::link::Link;
@@ -134,8 +135,9 @@ pub(crate) fn connect_from(
 ) {
     let core = core.clone();
     glommio::spawn_local(async move {
-        let result =
-            crate::transport::connect(&core, addr).await.map_err(|e| ConnectError::Failed(e.to_string()));
+        let result = crate::transport::connect(&core, addr)
+            .await
+            .map_err(|e| connect_error(addr, core.shared().config.cluster(), e));
         if let Ok(node) = result {
             let shared = core.shared();
             shared.membership.report(crate::cluster::membership::ControlReport::Joined(addr));
@@ -146,4 +148,63 @@ pub(crate) fn connect_from(
         reply.send(result);
     })
     .detach();
+}
+
+/// The typed [`ConnectError`] for a failed dial of `addr`: which check refused
+/// it and the values this side knows (`cluster`: ours; never the cookie).
+fn connect_error(addr: SocketAddr, cluster: &str, e: ConnError) -> ConnectError {
+    let refused = |reason| ConnectError::Refused { addr, reason };
+    match e {
+        ConnError::Io { source, .. } => {
+            ConnectError::Io { addr, kind: source.kind(), message: source.to_string() }
+        }
+        ConnError::Handshake { source, .. } => refused(refusal(cluster, source)),
+        ConnError::Protocol { reason, .. } => ConnectError::Protocol { addr, reason },
+        ConnError::Duplicate { .. } => refused(HandshakeRefusal::Duplicate),
+        ConnError::Timeout { deadline_ms, .. } => ConnectError::HandshakeTimeout { addr, deadline_ms },
+    }
+}
+
+/// The check a handshake error names, found here or told by the peer.
+pub(crate) fn refusal(cluster: &str, e: HandshakeError) -> HandshakeRefusal {
+    let ours = || cluster.to_string();
+    match e {
+        HandshakeError::BadMagic { .. } => HandshakeRefusal::NotCoremesh,
+        HandshakeError::Version { ours, theirs } => {
+            HandshakeRefusal::VersionMismatch { ours, theirs: Some(theirs) }
+        }
+        HandshakeError::Cluster { ours, theirs } => {
+            HandshakeRefusal::ClusterMismatch { ours, theirs: Some(theirs) }
+        }
+        HandshakeError::Format { ours, theirs } => HandshakeRefusal::FormatMismatch { ours, theirs },
+        HandshakeError::TypeTable { type_id, name, ours, theirs } => {
+            HandshakeRefusal::SchemaMismatch { type_name: name.to_string(), type_id, ours, theirs }
+        }
+        HandshakeError::BadCookie => HandshakeRefusal::CookieMismatch { by_peer: false },
+        HandshakeError::SelfConnection { .. } => HandshakeRefusal::SelfConnection,
+        HandshakeError::Refused { reason } => match reason {
+            RefuseReason::BadMagic => {
+                HandshakeRefusal::Malformed { reason: "the peer saw bad magic from us".into() }
+            }
+            RefuseReason::Version => {
+                HandshakeRefusal::VersionMismatch { ours: coremesh_wire::PROTOCOL_VERSION, theirs: None }
+            }
+            RefuseReason::Cluster => HandshakeRefusal::ClusterMismatch { ours: ours(), theirs: None },
+            RefuseReason::TypeTable => HandshakeRefusal::BuildMismatch,
+            RefuseReason::Cookie => HandshakeRefusal::CookieMismatch { by_peer: true },
+            RefuseReason::Malformed => {
+                HandshakeRefusal::Malformed { reason: "the peer found our handshake malformed".into() }
+            }
+            RefuseReason::SelfConnection => HandshakeRefusal::SelfConnection,
+            RefuseReason::WrongRole => {
+                HandshakeRefusal::Malformed { reason: "the peer saw the wrong role".into() }
+            }
+            RefuseReason::Duplicate => HandshakeRefusal::Duplicate,
+        },
+        HandshakeError::Malformed(reason) => HandshakeRefusal::Malformed { reason },
+        HandshakeError::Unexpected { found, state } => HandshakeRefusal::Malformed {
+            reason: format!("unexpected handshake message type {found} in state {state}"),
+        },
+        HandshakeError::TooLong => HandshakeRefusal::TooLong,
+    }
 }

@@ -40,8 +40,10 @@ pub(crate) type CoreTask = Box<dyn FnOnce(&Rc<CoreRt>) + Send>;
 pub(crate) enum Command {
     /// An encoded Tell or Ask frame for an actor on the core.
     Frame { to_node: NodeId, bytes: AlignedVec<16>, reply: Option<ForeignReply> },
-    /// Code to run on the core: [`NodeHandle::run_on`] only (user code, and
-    /// the test hooks built on it); the runtime's own glue uses typed commands.
+    /// Code to run on the core: [`NodeHandle::run_on`] (user code, and the
+    /// test hooks built on it), and a remote spawn that core 0's system actor
+    /// places on this core (`cluster/system.rs`: the registered factory);
+    /// the rest of the runtime's glue uses typed commands.
     Run(CoreTask),
     /// Membership's work for the core.
     Core(CoreCommand),

@@ -17,8 +17,9 @@ use rkyv::util::AlignedVec;
 use crate::actor::message::Reply;
 use crate::actor::reply;
 use crate::clock;
-use crate::error::{AskError, SpawnError};
-use crate::ids::{ActorId, ActorRef};
+use crate::cluster::system::{Placement, RemoteSpawn};
+use crate::error::{AskError, RemoteSpawnError, SpawnError};
+use crate::ids::{ActorId, ActorRef, CoreId, NodeId};
 use crate::node::handle::NodeHandle;
 use crate::sync::oneshot::{self, RecvError};
 
@@ -177,50 +178,78 @@ impl<R: Reply> IntoFuture for ForeignAsk<R> {
     }
 }
 
-/// A remote spawn in flight: `.timeout(d)`, then `.wait()` or `.await` (`Send`).
+/// A remote spawn, sent when waited on: choose where it lands
+/// ([`RemoteSpawning::on_core`], [`RemoteSpawning::placement`]; by default
+/// [`Placement::RoundRobin`] over the peer's cores) and how long to wait
+/// (`.timeout(d)`), then `.wait()` or `.await` (`Send`).
 pub struct RemoteSpawning<A> {
-    pub(crate) ask: ForeignAsk<Result<ActorId, String>>,
-    pub(crate) error: Option<SpawnError>,
+    pub(crate) node: NodeHandle,
+    pub(crate) peer: NodeId,
+    /// The archived arguments, or why they could not be archived.
+    pub(crate) args: Result<Vec<u8>, SpawnError>,
+    pub(crate) placement: Placement,
+    pub(crate) timeout: Option<Duration>,
     pub(crate) _actor: std::marker::PhantomData<fn() -> A>,
 }
 
-impl<A> RemoteSpawning<A> {
+impl<A: RemoteSpawn> RemoteSpawning<A> {
     /// How long to wait for the other node's answer.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.ask = self.ask.timeout(timeout);
+        self.timeout = Some(timeout);
         self
+    }
+
+    /// Where on the peer the actor lands (the peer decides, from its cores
+    /// and their load).
+    pub fn placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// Lands on the peer's `core`: `placement(Placement::Core(core))`. A core
+    /// the peer does not have fails with [`RemoteSpawnError::NoSuchCore`].
+    pub fn on_core(self, core: CoreId) -> Self {
+        self.placement(Placement::Core(core))
+    }
+
+    fn ask(self) -> Result<ForeignAsk<Result<ActorId, RemoteSpawnError>>, SpawnError> {
+        let request = crate::cluster::system::Spawn {
+            kind: coremesh_wire::type_id_of(A::NAME),
+            name: A::NAME.to_string(),
+            args: self.args?,
+            placement: self.placement,
+        };
+        let sys = crate::cluster::system::system_actor(self.peer, CoreId(0));
+        let ask = self.node.ask(&sys, request);
+        Ok(match self.timeout {
+            Some(t) => ask.timeout(t),
+            None => ask,
+        })
     }
 
     /// Blocks this thread until the actor is spawned or the spawn failed.
     pub fn wait(self) -> Result<ActorRef<A>, SpawnError> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        spawned(self.ask.wait())
+        spawned(self.ask()?.wait())
     }
 }
 
-fn spawned<A>(answer: Result<Result<ActorId, String>, AskError>) -> Result<ActorRef<A>, SpawnError> {
+fn spawned<A>(
+    answer: Result<Result<ActorId, RemoteSpawnError>, AskError>,
+) -> Result<ActorRef<A>, SpawnError> {
     match answer {
         Ok(Ok(id)) => Ok(ActorRef::from_id(id)),
-        Ok(Err(reason)) => Err(SpawnError::Remote(reason)),
-        Err(e) => Err(SpawnError::Remote(e.to_string())),
+        Ok(Err(refused)) => Err(SpawnError::Remote(refused)),
+        Err(e) => Err(SpawnError::NotAnswered(e)),
     }
 }
 
-impl<A: 'static> IntoFuture for RemoteSpawning<A> {
+impl<A: RemoteSpawn> IntoFuture for RemoteSpawning<A> {
     type Output = Result<ActorRef<A>, SpawnError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let error = self.error;
-        let ask = self.ask.into_future();
-        Box::pin(async move {
-            if let Some(e) = error {
-                return Err(e);
-            }
-            spawned(ask.await)
-        })
+        let ask = self.ask().map(IntoFuture::into_future);
+        Box::pin(async move { spawned(ask?.await) })
     }
 }
 

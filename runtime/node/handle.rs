@@ -362,7 +362,30 @@ impl NodeHandle {
 
     /// Spawns an actor of type `A` on `node`, which must have registered `A`
     /// (`register_remote`); `args` are archived, sent, validated there and
-    /// given to `A::create`. It lands on the peer's core 0.
+    /// given to `A::create`. It lands on the core the peer chooses by the
+    /// request's [`Placement`](crate::Placement): round-robin over its cores
+    /// unless `.on_core(c)` or `.placement(p)` says otherwise; the new ref's
+    /// `core()` says where. A refusal is [`SpawnError::Remote`] with a typed
+    /// [`RemoteSpawnError`](crate::RemoteSpawnError).
+    ///
+    /// ```no_run
+    /// # use coremesh::{Actor, Ctx, Handler, RemoteSpawn};
+    /// # struct Worker;
+    /// # impl Actor for Worker {}
+    /// # coremesh::handlers!(Worker:);
+    /// # impl RemoteSpawn for Worker {
+    /// #     const NAME: &'static str = "doc.Worker";
+    /// #     type Args = u64;
+    /// #     fn create(_: &coremesh::rkyv::Archived<u64>) -> Self { Worker }
+    /// # }
+    /// # let node = coremesh::Node::start(coremesh::Config::from_env()?)?;
+    /// # let peer = node.connect("127.0.0.1:7000".parse()?).wait()?;
+    /// use coremesh::{CoreId, Placement};
+    /// let w = node.spawn_remote::<Worker>(peer, 1).on_core(CoreId(1)).wait()?;
+    /// assert_eq!(w.core(), CoreId(1));
+    /// let by_key = node.spawn_remote::<Worker>(peer, 2).placement(Placement::ByKey(42)).wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn_remote<A: crate::cluster::system::RemoteSpawn>(
         &self,
         node: NodeId,
@@ -377,17 +400,14 @@ impl NodeHandle {
             )
             .map(|_| ())
         });
-        let sys = crate::cluster::system::system_actor(node, CoreId(0));
-        let request = crate::cluster::system::Spawn {
-            kind: coremesh_wire::type_id_of(A::NAME),
-            name: A::NAME.to_string(),
-            args: args_buf.to_vec(),
-        };
         RemoteSpawning {
-            ask: self.ask(&sys, request),
-            error: archived
-                .err()
-                .map(|e| SpawnError::Remote(format!("could not archive the arguments: {e}"))),
+            node: self.clone(),
+            peer: node,
+            args: archived
+                .map(|()| args_buf.to_vec())
+                .map_err(|e| SpawnError::BadArgs { reason: e.to_string() }),
+            placement: crate::cluster::system::Placement::default(),
+            timeout: None,
             _actor: std::marker::PhantomData,
         }
     }

@@ -42,6 +42,12 @@ pub fn type_table() -> Result<&'static TypeTable, SchemaError> {
     TABLE.get_or_init(|| build(&MESSAGE_TYPES)).as_ref().map_err(Clone::clone)
 }
 
+/// The stable name of `type_id` among this build's message types, if one has
+/// it (a cold path: a scan of the registry, for error reports).
+pub(crate) fn name_of(type_id: u64) -> Option<&'static str> {
+    MESSAGE_TYPES.iter().find(|t| t.type_id == type_id).map(|t| t.name)
+}
+
 /// Checks `types` and makes the table.
 fn build(types: &[MessageType]) -> Result<TypeTable, SchemaError> {
     let mut sorted = types.to_vec();

@@ -15,7 +15,7 @@ fn table() -> WatchTable {
 }
 
 fn panicked() -> DownReason {
-    DownReason::Panicked { message: "boom".into(), type_id: 7 }
+    DownReason::Panicked { message: "boom".into(), type_id: 7, message_type: None }
 }
 
 #[test]
