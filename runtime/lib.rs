@@ -394,6 +394,7 @@ mod core;
 pub mod error;
 mod ids;
 pub mod logs;
+mod metrics;
 mod node;
 pub mod stats;
 mod sync;

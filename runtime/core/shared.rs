@@ -49,6 +49,8 @@ pub(crate) enum Command {
     Connect { addr: SocketAddr, reply: oneshot::Sender<Result<NodeId, ConnectError>> },
     /// Stop every actor, then the core.
     Shutdown,
+    /// The metrics endpoint samples the core's gauges (`crate::metrics`).
+    Sample(crate::metrics::SampleReply),
 }
 
 /// What the membership asks of a worker core, as data rather than code: the
