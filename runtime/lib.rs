@@ -25,6 +25,7 @@
 //! | `cluster/` | membership (`membership/machine.rs`, sans-IO, driven by the control thread), monitors and links (the per-core watch table, sans-IO), the system actor (remote spawn, lookup, watch requests); later supervision, registry, groups, virtual actors | be on the path of an ordinary message |
 //! | `node/` | [`Node`] start and shutdown, [`NodeHandle`] (the node from any thread), the answers of cross-thread requests | touch a core's actors except through its inbox |
 //! | `config/` | [`Config`], the builder and the `COREMESH_*` environment | fall back silently on a bad value |
+//! | `metrics/` | the Prometheus endpoint (`COREMESH_METRICS`, off by default): per-core histograms and per-peer counters written only by their core, the text format, the HTTP thread; metric names in README's "Metrics" | cost more than a branch per message when off, or allocate or lock per message when on |
 //! | `sync/` | the primitives threads share (rings, signal, inbox, one-shot, counters, bounded gauges) and the one-core waiter list | be bypassed: atomics live only here |
 //! | leaves | `clock.rs` (the only clock reads), `ids.rs` (names of nodes, cores, actors, message types), `error.rs`, `stats.rs`, `time.rs` (`sleep` on a worker core), `logs.rs` (`COREMESH_LOG` for programs) | depend on any part |
 //!
@@ -424,6 +425,7 @@ mod core;
 pub mod error;
 mod ids;
 pub mod logs;
+mod metrics;
 mod node;
 pub mod stats;
 mod sync;

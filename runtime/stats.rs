@@ -2,8 +2,9 @@
 //!
 //! Owns: [`CoreStats`] (written by its core only) and the [`NodeStats`]
 //! snapshot. Each counter is named once, in the `counters!` list below, which
-//! makes the live struct, its snapshot and the sum. Must never: be updated from
-//! a thread other than the owning core.
+//! makes the live struct, its snapshot, the sum and the list the metrics
+//! endpoint exports (`crate::metrics`). Must never: be updated from a thread
+//! other than the owning core.
 
 use crate::sync::counter::Counter;
 
@@ -30,6 +31,16 @@ macro_rules! counters {
         }
 
         impl CoreStatsSnapshot {
+            /// Every counter's name and doc, in declaration order (the
+            /// metrics endpoint exports each as `coremesh_<name>_total`).
+            pub(crate) const FIELDS: &'static [(&'static str, &'static str)] =
+                &[$((stringify!($name), concat!($($doc),+)),)+];
+
+            /// Every counter's value, in the order of [`Self::FIELDS`].
+            pub(crate) fn values(&self) -> Vec<u64> {
+                vec![$(self.$name,)+]
+            }
+
             fn add(&mut self, other: &CoreStatsSnapshot) {
                 $(self.$name += other.$name;)+
             }

@@ -25,6 +25,7 @@
 //! | `COREMESH_HANDSHAKE_TIMEOUT_MS`      | `handshake_timeout_ms`      | 3000          | 10..=600 000             |
 //! | `COREMESH_HANDSHAKES_MAX`            | `handshakes_max`            | 256           | 1..=1 048 576            |
 //! | `COREMESH_HANDSHAKES_PER_SOURCE_MAX` | `handshakes_per_source_max` | 32            | 1..=1 048 576            |
+//! | `COREMESH_METRICS`                   | `metrics`                   | off           | `ip:port` (port 0: any)  |
 //!
 //! CPUs must be in the allowed set, listed once, at most 4096 workers; whitespace
 //! around list items and numbers is tolerated, an empty value is an error.

@@ -20,6 +20,9 @@ use coremesh_wire::handshake::MAX_CLUSTER_NAME;
 
 use super::{Config, ConfigBuilder, ConfigError, EnvSource, Setting, BYTES_MAX};
 
+#[path = "metrics.rs"]
+mod metrics;
+
 const LISTEN_VAR: &str = "COREMESH_LISTEN";
 const CLUSTER_VAR: &str = "COREMESH_CLUSTER";
 const CLUSTER_METHOD: &str = "ConfigBuilder::cluster";
@@ -76,6 +79,7 @@ pub(super) struct NetSettings {
     heartbeat_interval_ms: u64,
     connection_timeout_ms: u64,
     seeds: Vec<SocketAddr>,
+    metrics: metrics::MetricsSettings,
 }
 
 impl NetSettings {
@@ -89,6 +93,7 @@ impl NetSettings {
             .field("heartbeat_interval_ms", &self.heartbeat_interval_ms)
             .field("connection_timeout_ms", &self.connection_timeout_ms)
             .field("seeds", &self.seeds);
+        self.metrics.debug_fields(d);
     }
 }
 
@@ -102,6 +107,7 @@ pub(super) struct NetBuilder {
     heartbeat_interval_ms: Option<u64>,
     connection_timeout_ms: Option<u64>,
     seeds: Option<Vec<SocketAddr>>,
+    metrics: metrics::MetricsBuilder,
 }
 
 impl NetBuilder {
@@ -114,6 +120,7 @@ impl NetBuilder {
             .field("heartbeat_interval_ms", &self.heartbeat_interval_ms)
             .field("connection_timeout_ms", &self.connection_timeout_ms)
             .field("seeds", &self.seeds);
+        self.metrics.debug_fields(d);
     }
 
     /// Validates every setting given here and reads the others from `env`.
@@ -162,6 +169,7 @@ impl NetBuilder {
                 interval_ms: heartbeat_interval_ms,
             });
         }
+        let metrics = self.metrics.resolve(env)?;
         Ok(NetSettings {
             listen,
             cluster,
@@ -171,6 +179,7 @@ impl NetBuilder {
             heartbeat_interval_ms,
             connection_timeout_ms,
             seeds,
+            metrics,
         })
     }
 }

@@ -23,6 +23,7 @@ pub(crate) mod mailbox;
 pub(crate) mod peers;
 pub(crate) mod pending;
 pub(crate) mod route;
+mod sample;
 pub(crate) mod service;
 pub(crate) mod shared;
 

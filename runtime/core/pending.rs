@@ -26,6 +26,11 @@
 //! [`REPLY_KEEP_BYTES`]). The table never shrinks below its busiest moment:
 //! 65,536 entries (the default bound) take about 10 MiB before reply buffers.
 //!
+//! With metrics on (`crate::metrics`), an entry also notes when it was
+//! registered and a reply records its round trip; that is the only clock the
+//! table sees, through the metrics hooks, and never when metrics are off (so
+//! its unit tests stay on their fake clock).
+//!
 //! Must never: keep an entry past its deadline (a foreign entry is freed by
 //! expiry; a task entry is failed and freed by its ask future), complete one
 //! entry twice, hold more than its bound, or read the clock.
@@ -86,6 +91,9 @@ struct Entry {
     type_id: u64,
     outcome: Outcome,
     reply: AlignedVec<16>,
+    /// When it was registered, for its round trip (`crate::metrics::ask_started`;
+    /// 0: metrics off).
+    started: u64,
 }
 
 /// The pending asks of one core.
@@ -150,6 +158,7 @@ impl PendingTable {
                     type_id: 0,
                     outcome: Outcome::Waiting,
                     reply: AlignedVec::new(),
+                    started: 0,
                 });
                 self.entries.len() - 1
             }
@@ -163,6 +172,7 @@ impl PendingTable {
         e.type_id = type_id;
         e.outcome = Outcome::Waiting;
         e.reply.clear();
+        e.started = crate::metrics::ask_started();
         let corr = corr_of(index, e.generation);
         self.live += 1;
         self.heap_push(index);
@@ -231,6 +241,9 @@ impl PendingTable {
         let Some(e) = self.entry(corr) else { return false };
         if !matches!(e.outcome, Outcome::Waiting) {
             return false;
+        }
+        if matches!(outcome, Outcome::Replied) {
+            crate::metrics::ask_replied(std::mem::take(&mut e.started));
         }
         match std::mem::replace(&mut e.waiter, Waiter::Task(None)) {
             Waiter::Foreign(tx) => {

@@ -108,7 +108,9 @@ impl CoreRt {
                 if !link.has_room() {
                     return Err(SendFail::LinkFull { bytes: link.queued() });
                 }
-                self.encode(&mut link.out(), &header, ext, msg)?;
+                let t0 = link.stamp();
+                let n = self.encode(&mut link.out(), &header, ext, msg)?;
+                link.count_queued(n, t0);
                 link.wake_writer();
                 Ok(())
             }
@@ -167,7 +169,9 @@ impl CoreRt {
         };
         let sent = match self.hop(target.node, target.core.0) {
             Ok(Hop::Link(link)) => self.reply_room(&link).and_then(|()| {
-                self.encode(&mut link.out(), &header, None, reply)?;
+                let t0 = link.stamp();
+                let n = self.encode(&mut link.out(), &header, None, reply)?;
+                link.count_queued(n, t0);
                 link.wake_writer();
                 Ok(())
             }),
@@ -286,6 +290,7 @@ impl CoreRt {
                     return Delivered::Blocked;
                 }
                 link.out().extend_from_slice(frame.as_bytes());
+                link.count_queued(frame.as_bytes().len(), None);
                 link.wake_writer();
                 Delivered::Done
             }

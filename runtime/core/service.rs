@@ -112,6 +112,7 @@ pub(crate) async fn run_service(core: Rc<CoreRt>) -> ServiceExit {
                     }
                     Command::Core(CoreCommand::NodeGone(node)) => core.node_gone(node),
                     Command::Connect { addr, reply } => connect_from(&core, addr, reply),
+                    Command::Sample(reply) => reply.send(core.sample()),
                     Command::Shutdown => {
                         if shutdown_at.is_none() {
                             shutdown_at = Some(clock::now());

@@ -52,6 +52,8 @@ pub(crate) enum Command {
     Connect { addr: SocketAddr, reply: oneshot::Sender<Result<NodeId, ConnectError>> },
     /// Stop every actor, then the core.
     Shutdown,
+    /// The metrics endpoint samples the core's gauges (`crate::metrics`).
+    Sample(crate::metrics::SampleReply),
 }
 
 /// While a core holds back frames from outside threads (their mailbox or link

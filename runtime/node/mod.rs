@@ -2,8 +2,8 @@
 //!
 //! Owns: the worker threads (one glommio `LocalExecutor` pinned per worker CPU),
 //! the control thread (pinned with core_affinity; it runs membership), the
-//! mesh of rings between the workers, and clean shutdown on request or on
-//! SIGINT/SIGTERM. Must never: return from `shutdown` while a worker thread
+//! mesh of rings between the workers, the metrics endpoint when configured
+//! (`crate::metrics`), and clean shutdown on request or on SIGINT/SIGTERM. Must never: return from `shutdown` while a worker thread
 //! still runs, or start a node whose workers could not all be pinned.
 
 pub(crate) mod answers;
@@ -56,6 +56,7 @@ pub struct Node {
     handle: NodeHandle,
     workers: Vec<(CoreId, JoinHandle<Result<ServiceExit, WorkerEnd>>)>,
     control: Option<(JoinHandle<()>, mpsc::Sender<()>)>,
+    metrics: Option<crate::metrics::server::MetricsServer>,
 }
 
 impl Deref for Node {
@@ -82,6 +83,12 @@ impl Node {
     /// A handle to this node for other threads (`Send + Sync + Clone`).
     pub fn handle(&self) -> NodeHandle {
         self.handle.clone()
+    }
+
+    /// Where the metrics endpoint listens (`GET /metrics`), if the config asked
+    /// for one ([`Config::metrics_addr`]); with port 0, the port it got.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr())
     }
 
     /// Starts the worker cores and the control thread.
@@ -133,13 +140,15 @@ impl Node {
         });
         register_node(&shared);
         let handle = NodeHandle::from_shared(shared.clone());
-        let mut node = Node { handle, workers: Vec::with_capacity(n), control: None };
+        let mut node = Node { handle, workers: Vec::with_capacity(n), control: None, metrics: None };
+        let metrics = config.metrics_addr().map(|_| crate::metrics::NodeMetrics::new(n));
 
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(CoreId, u16), NodeError>>();
         for (i, ((cpu, txs), rxs)) in cpus.iter().copied().zip(tx).zip(rx).enumerate() {
             let core = CoreId(i as u16);
             let shared = shared.clone();
             let ready = ready_tx.clone();
+            let core_metrics = metrics.as_ref().map(|m| m.cores[i].clone());
             let builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
                 .name(&format!("coremesh-w{i}"))
                 .io_memory(IO_MEMORY_BYTES);
@@ -174,6 +183,7 @@ impl Node {
                                 return ServiceExit::default();
                             }
                         };
+                        crate::metrics::enter_core(core_metrics);
                         let rt: Rc<CoreRt> = CoreRt::new(shared, core, txs, rxs);
                         let _guard = rt.enter();
                         // The system actor is the first of every core: (slot 0, generation 1).
@@ -216,6 +226,16 @@ impl Node {
                         cpu: cpus.first().copied().unwrap_or(0),
                         reason: "a worker did not start within 10 s".into(),
                     });
+                }
+            }
+        }
+        if let (Some(addr), Some(metrics)) = (config.metrics_addr(), metrics) {
+            match crate::metrics::server::MetricsServer::start(addr, shared.clone(), metrics) {
+                Ok(server) => node.metrics = Some(server),
+                Err(e) => {
+                    let _ = node.stop_threads();
+                    let addr = format!("{addr} (metrics, COREMESH_METRICS)");
+                    return Err(NodeError::Listen { core: CoreId(0), addr, reason: e.to_string() });
                 }
             }
         }
@@ -311,6 +331,10 @@ impl Node {
     }
 
     fn stop_threads(&mut self) -> Result<(), NodeError> {
+        // The endpoint first: a scrape asks the cores for their gauges.
+        if let Some(mut server) = self.metrics.take() {
+            server.stop();
+        }
         // Leave the cluster first, while the connections are still up, so that
         // peers see MemberLeft rather than a closed connection.
         if let Some((h, stop)) = self.control.take() {
@@ -350,7 +374,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        if !self.workers.is_empty() || self.control.is_some() {
+        if !self.workers.is_empty() || self.control.is_some() || self.metrics.is_some() {
             let _ = self.stop_threads();
         }
     }

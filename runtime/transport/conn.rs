@@ -260,6 +260,7 @@ pub(crate) async fn run_reader<H: Host>(
                 continue;
             }
             start += len;
+            link.read(&frame);
             // A buffer of frames for slow handlers must not keep this core's
             // other tasks (the writer, heartbeats) waiting: give way once
             // glommio's time slice is used up (a cheap check of two indices).
@@ -380,6 +381,7 @@ pub(crate) async fn run_writer(link: Rc<Link>, mut stream: TcpStream) -> Result<
             return Ok(());
         }
         stream.write_all(&spare).await?;
+        link.wrote(spare.len());
         spare.clear();
     }
 }

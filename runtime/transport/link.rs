@@ -10,17 +10,23 @@
 //! by the driver carrying out their decisions, for its writer and readers to
 //! read without asking the rules.
 //!
+//! With metrics on, a link also holds its peer's counters on this core
+//! (`crate::metrics::PeerCounters`, `None` when off) and counts what passes.
+//!
 //! Must never: grow past its bound (a full link is an error or a wait for the
 //! sender), hand its frames to a writer before it is up or once it is down,
 //! or make a decision of the rules (it only holds what they decided).
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use std::task::Waker;
+use std::time::Instant;
 
 use rkyv::util::AlignedVec;
 
 use super::rules::LinkState;
 use crate::ids::NodeId;
+use crate::metrics::PeerCounters;
 
 /// One core's outbound path to one peer node.
 pub(crate) struct Link {
@@ -32,6 +38,8 @@ pub(crate) struct Link {
     state: Cell<LinkState>,
     /// Readers waiting for the link to go down (they stop reading then).
     closed: RefCell<crate::sync::waiters::Waiters>,
+    /// This core's counters of the peer; `None` when metrics are off.
+    meter: Option<Arc<PeerCounters>>,
 }
 
 impl Link {
@@ -43,6 +51,7 @@ impl Link {
             writer: RefCell::new(None),
             state: Cell::new(LinkState::Connecting),
             closed: RefCell::new(crate::sync::waiters::Waiters::default()),
+            meter: crate::metrics::link_meter(peer),
         }
     }
 
@@ -126,5 +135,44 @@ impl Link {
         }
         std::mem::swap(&mut *out, spare);
         true
+    }
+
+    /// When archiving a message for this link begins: `None` (no clock
+    /// read) when metrics are off.
+    #[inline]
+    pub(crate) fn stamp(&self) -> Option<Instant> {
+        self.meter.as_ref().map(|_| crate::clock::now())
+    }
+
+    /// A message frame of `bytes` was queued here; archiving it began at
+    /// `archived_from` (`None` for a frame forwarded as it was).
+    #[inline]
+    pub(crate) fn count_queued(&self, bytes: usize, archived_from: Option<Instant>) {
+        if let Some(m) = &self.meter {
+            crate::metrics::queued_for_peer(m, bytes, archived_from);
+        }
+    }
+
+    /// The writer wrote `bytes` to the peer.
+    #[inline]
+    pub(crate) fn wrote(&self, bytes: usize) {
+        if let Some(m) = &self.meter {
+            m.bytes_out.add(bytes as u64);
+        }
+    }
+
+    /// The reader took a whole frame from the peer.
+    #[inline]
+    pub(crate) fn read(&self, frame: &coremesh_wire::CheckedFrame<'_>) {
+        if let Some(m) = &self.meter {
+            crate::metrics::read_from_peer(m, frame.header().kind, frame.frame_len());
+        }
+    }
+}
+
+impl super::Transport {
+    /// Bytes queued on each of this core's links, by peer (for a metrics sample).
+    pub(crate) fn link_queues(&self) -> Vec<(NodeId, usize)> {
+        self.links.borrow().values().map(|l| (l.peer, l.queued())).collect()
     }
 }
