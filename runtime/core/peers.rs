@@ -134,8 +134,7 @@ pub(crate) fn connect_from(
 ) {
     let core = core.clone();
     glommio::spawn_local(async move {
-        let result =
-            crate::transport::connect(&core, addr).await.map_err(|e| ConnectError::Failed(e.to_string()));
+        let result = crate::transport::connect(&core, addr).await.map_err(|e| e.into_connect_error());
         if let Ok(node) = result {
             let shared = core.shared();
             shared.membership.report(crate::cluster::membership::ControlReport::Joined(addr));
