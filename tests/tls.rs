@@ -4,13 +4,18 @@
 //! whose certificate another CA signed is refused, naming TLS and the certificate;
 //! a plaintext node and a TLS node refuse each other, naming TLS. Certificates are
 //! made here with rcgen; nodes have one core each, so every byte between them
-//! passes the proxy.
+//! passes the proxy. The real-process fixture (`coremesh-node`) reads TLS from
+//! its environment, and refuses to start without a strong cookie unless it is a
+//! development node.
 
 mod common;
+#[path = "fixture/procs.rs"]
+mod procs;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -207,4 +212,89 @@ fn a_plaintext_node_and_a_tls_node_refuse_each_other_naming_tls() {
     assert!(text.contains("is TLS off on it?"), "{text}");
     secure.shutdown().unwrap();
     plain.shutdown().unwrap();
+}
+
+const NODE: &str = env!("CARGO_BIN_EXE_coremesh-node");
+
+/// The fixture with no `COREMESH_*` variable but `vars`.
+fn fixture(vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(NODE);
+    cmd.arg("serve");
+    for (var, _) in std::env::vars().filter(|(v, _)| v.starts_with("COREMESH_")) {
+        cmd.env_remove(var);
+    }
+    cmd.env("COREMESH_LISTEN", "127.0.0.1:0").envs(vars.iter().copied());
+    cmd
+}
+
+/// Runs `cmd` until it exits, at most `limit` (a node that started serves until
+/// killed: it is killed then, and the test fails).
+fn refused_within(mut cmd: Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("run coremesh-node");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("child status").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("the node started: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_process_refuses_to_start_with_a_weak_cookie_unless_it_is_a_development_node() {
+    for (vars, says) in [
+        (
+            &[][..],
+            "COREMESH_COOKIE is not set (the built-in default cookie is public); set it to at least 16",
+        ),
+        (
+            &[("COREMESH_COOKIE", "hello")][..],
+            "COREMESH_COOKIE is 5 bytes; set it to at least 16 random bytes",
+        ),
+    ] {
+        let out = refused_within(fixture(vars), T);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{vars:?} must be refused: {err}");
+        assert!(err.contains(says) && err.contains("COREMESH_DEV=1"), "{err}");
+        assert!(!err.contains("hello"), "the cookie never shows: {err}");
+    }
+    let mut dev = fixture(&[("COREMESH_DEV", "1")]).stdout(Stdio::piped()).spawn().unwrap();
+    let lines = procs::lines_of(dev.stdout.take().unwrap());
+    let ready = lines.recv_timeout(T).expect("a development node starts");
+    assert!(ready.starts_with("ready "), "{ready}");
+    let _ = dev.kill();
+    let _ = dev.wait();
+}
+
+#[test]
+fn a_process_with_tls_in_its_environment_takes_only_tls_peers() {
+    let ca = ca("process");
+    let (cert, key) = node_cert(&ca, "process");
+    let path = |p: &PathBuf| p.to_str().unwrap().to_owned();
+    let (cert, key, ca_pem) = (path(&cert), path(&key), path(&ca.pem));
+    let vars = [
+        ("COREMESH_COOKIE", COOKIE),
+        ("COREMESH_CLUSTER", CLUSTER),
+        ("COREMESH_CORES", "0"),
+        ("COREMESH_TLS_CERT", &cert),
+        ("COREMESH_TLS_KEY", &key),
+        ("COREMESH_TLS_CA", &ca_pem),
+    ];
+    let mut child = fixture(&vars).stdout(Stdio::piped()).spawn().unwrap();
+    let lines = procs::lines_of(child.stdout.take().unwrap());
+    let ready = lines.recv_timeout(T).expect("the TLS node starts");
+    let addr: SocketAddr = ready.split_whitespace().nth(3).expect("an address").parse().unwrap();
+    let secure = node(Some((&ca, &ca)), "process-client");
+    let got = secure.connect(addr).wait();
+    assert!(got.is_ok(), "{got:?}");
+    let plain = node(None, "process-plain");
+    let got = plain.connect(addr).wait();
+    assert!(matches!(got, Err(ConnectError::Tls(_))), "{got:?}");
+    secure.shutdown().unwrap();
+    plain.shutdown().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -60,7 +60,6 @@
 //! Why timeouts are capped at a day: the runtime adds them to `Instant`s, and a deadline
 //! past the clock's range would panic there instead of being refused here.
 
-use std::ffi::OsString;
 use std::fmt;
 use std::sync::Arc;
 
@@ -75,7 +74,9 @@ mod setting;
 #[path = "tls.rs"]
 mod tls;
 
-use setting::Setting;
+#[cfg(test)]
+use setting::decode_env;
+use setting::{EnvSource, Setting};
 pub(crate) use tls::TlsFiles;
 
 #[cfg(test)]
@@ -418,40 +419,6 @@ impl Config {
     /// refused with `AskError::TooManyInFlight` and nothing is sent.
     pub fn inflight_asks_max(&self) -> usize {
         self.inflight_asks_max
-    }
-}
-
-type EnvFn = dyn Fn(&str) -> Option<String> + Send + Sync;
-
-/// Where unset settings are looked up.
-#[derive(Clone, Default)]
-enum EnvSource {
-    /// `std::env::var_os`, refusing values that are not UTF-8.
-    #[default]
-    Process,
-    /// An injected lookup (tests).
-    Custom(Arc<EnvFn>),
-}
-
-impl EnvSource {
-    /// The value of `var`: `None` when unset; `Some("")` when set but empty.
-    fn get(&self, var: &str) -> Result<Option<String>, ConfigError> {
-        match self {
-            EnvSource::Process => decode_env(var, std::env::var_os(var)),
-            EnvSource::Custom(lookup) => Ok(lookup(var)),
-        }
-    }
-}
-
-/// A raw environment value as text; non-UTF-8 is refused, not replaced.
-fn decode_env(var: &str, raw: Option<OsString>) -> Result<Option<String>, ConfigError> {
-    match raw {
-        None => Ok(None),
-        Some(raw) => raw.into_string().map(Some).map_err(|raw| ConfigError::Malformed {
-            var: var.to_owned(),
-            value: raw.to_string_lossy().into_owned(),
-            reason: "not valid UTF-8".to_owned(),
-        }),
     }
 }
 

@@ -1,10 +1,49 @@
-//! One numeric setting of a node: its variable, its builder method, its bounds and
-//! its default, and how a value is taken (builder, else variable, else default).
+//! Where a setting's value comes from: [`EnvSource`] (the process environment,
+//! or a lookup a test injects) and one numeric [`Setting`] (its variable, builder
+//! method, bounds and default; builder, else variable, else default).
 //!
-//! Owns: [`Setting`]. Must never: accept a value outside its bounds, or name
-//! anything but the variable or builder method the value came from.
+//! Owns: [`EnvSource`], [`Setting`]. Must never: accept a value outside its
+//! bounds, replace a non-UTF-8 value instead of refusing it, or name anything but
+//! the variable or builder method the value came from.
 
-use super::{ConfigError, EnvSource};
+use std::ffi::OsString;
+use std::sync::Arc;
+
+use super::ConfigError;
+
+type EnvFn = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// Where unset settings are looked up.
+#[derive(Clone, Default)]
+pub(super) enum EnvSource {
+    /// `std::env::var_os`, refusing values that are not UTF-8.
+    #[default]
+    Process,
+    /// An injected lookup (tests).
+    Custom(Arc<EnvFn>),
+}
+
+impl EnvSource {
+    /// The value of `var`: `None` when unset; `Some("")` when set but empty.
+    pub(super) fn get(&self, var: &str) -> Result<Option<String>, ConfigError> {
+        match self {
+            EnvSource::Process => decode_env(var, std::env::var_os(var)),
+            EnvSource::Custom(lookup) => Ok(lookup(var)),
+        }
+    }
+}
+
+/// A raw environment value as text; non-UTF-8 is refused, not replaced.
+pub(super) fn decode_env(var: &str, raw: Option<OsString>) -> Result<Option<String>, ConfigError> {
+    match raw {
+        None => Ok(None),
+        Some(raw) => raw.into_string().map(Some).map_err(|raw| ConfigError::Malformed {
+            var: var.to_owned(),
+            value: raw.to_string_lossy().into_owned(),
+            reason: "not valid UTF-8".to_owned(),
+        }),
+    }
+}
 
 /// One numeric setting: its names, bounds and default.
 pub(super) struct Setting {
