@@ -3,6 +3,7 @@
 //! control thread (SWIM and heartbeat bookkeeping) used.
 //!
 //! ```sh
+//! export COREMESH_COOKIE=$(head -c 24 /dev/urandom | base64)  # the same in every shell
 //! cargo run --release --example cluster_watch -- 127.0.0.1:5401                 # first node
 //! cargo run --release --example cluster_watch -- 127.0.0.1:5402 127.0.0.1:5401  # joins it
 //! ```

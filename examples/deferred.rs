@@ -58,7 +58,9 @@ coremesh::handlers!(Batcher: Get, Flush);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     coremesh::logs::init_from_env()?;
-    let node = Node::start(Config::from_env()?)?;
+    // One node that joins no cluster: development mode, so no cookie is
+    // needed (a cluster's nodes share a cookie of 16 or more random bytes).
+    let node = Node::start(Config::builder().dev_mode(true).build()?)?;
     let handle = node.handle();
     let me = node.id();
     // Started before the name exists: the node holds it until `publish`.

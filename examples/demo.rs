@@ -8,6 +8,11 @@
 //! handshake), spawns a counter there remotely, then measures remote asks
 //! (round trip), remote tells of one u64 and of 1 KiB, and same-core tells, and
 //! prints the figures. With two or more CPUs each node gets its own CPU.
+//!
+//! The two nodes share a cookie the demo makes from 24 random bytes (unless
+//! `COREMESH_COOKIE` is set) and hands to its child: a real cluster needs one
+//! (a short or the default cookie is refused outside `COREMESH_DEV=1`), and the
+//! demo shows how, rather than teaching the development flag first.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -115,19 +120,36 @@ fn asks(node: &Node, to: ActorRef<Counter>) -> Vec<Duration> {
     })
 }
 
+/// 24 random bytes from the kernel, as 48 hex digits: a cookie for this run.
+fn random_cookie() -> std::io::Result<String> {
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     coremesh::logs::init_from_env()?;
     if std::env::args().nth(1).as_deref() == Some("--peer") {
         return peer();
     }
-    let allowed = Config::builder().env_source(|_| None).build()?.worker_cpus().to_vec();
+    let cookie = match std::env::var("COREMESH_COOKIE") {
+        Ok(cookie) => cookie,
+        Err(_) => random_cookie()?,
+    };
+    let config = || Config::builder().cookie(cookie.as_str());
+    let allowed = config().env_source(|_| None).build()?.worker_cpus().to_vec();
     let (mine, theirs) = match allowed.as_slice() {
         [a, b, ..] => (*a, Some(*b)),
         [a] => (*a, None),
         [] => return Err("no CPU allowed".into()),
     };
     let mut child = Command::new(std::env::current_exe()?);
-    child.arg("--peer").env("COREMESH_LISTEN", "127.0.0.1:0").stdin(Stdio::piped()).stdout(Stdio::piped());
+    child
+        .arg("--peer")
+        .env("COREMESH_COOKIE", &cookie)
+        .env("COREMESH_LISTEN", "127.0.0.1:0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
     if let Some(cpu) = theirs {
         child.env("COREMESH_CORES", cpu.to_string());
     }
@@ -139,7 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr: std::net::SocketAddr =
         line.split_whitespace().nth(1).ok_or("bad line from the peer")?.parse()?;
 
-    let node = Node::start(Config::builder().cores([mine]).listen("127.0.0.1:0".parse()?).build()?)?;
+    let node = Node::start(config().cores([mine]).listen("127.0.0.1:0".parse()?).build()?)?;
     let peer = node.connect(addr).wait()?;
     println!("node {} on CPU {mine} connected to node {peer} at {addr}", node.id());
     let remote = node.spawn_remote::<Counter>(peer, 0).wait()?;

@@ -21,7 +21,9 @@ use coremesh::{Config, Node};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     coremesh::logs::init_from_env()?;
-    let node = Node::start(Config::from_env()?)?;
+    // One node that joins no cluster: development mode, so no cookie is
+    // needed (a cluster's nodes share a cookie of 16 or more random bytes).
+    let node = Node::start(Config::builder().dev_mode(true).build()?)?;
     let addr = std::env::var("HTTP_FRONT_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into()).parse()?;
     let front = http_front::Front::start(node.handle(), addr)?;
     println!("node {} on {} cores; HTTP front on {}", node.id(), node.cores(), front.addr);

@@ -1,6 +1,7 @@
 //! Two nodes, two shells: the second spawns an actor on the first and asks it.
 //!
 //! ```text
+//! export COREMESH_COOKIE=$(head -c 24 /dev/urandom | base64)  # once, the same in both shells
 //! cargo run --release --example ping_remote -- 127.0.0.1:5301
 //! cargo run --release --example ping_remote -- 127.0.0.1:5302 127.0.0.1:5301
 //! ```

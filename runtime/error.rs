@@ -392,6 +392,11 @@ pub enum ConnectError {
         /// What was wrong.
         reason: String,
     },
+    /// TLS failed (TLS on here or on the peer): the peer's certificate was refused,
+    /// the peer refused this node's, or only one of the two speaks TLS; the text
+    /// says which.
+    #[error("{0}")]
+    Tls(String),
     /// The node has shut down.
     #[error("the node has shut down")]
     NodeStopped,

@@ -208,7 +208,9 @@
 //! ## Nodes, connections, incarnations
 //! - `NodeHandle::connect(addr)` runs the handshake (magic, version, frame
 //!   format fingerprint, node id, cluster name, message type table, HMAC-SHA256
-//!   challenge on the cookie, which never crosses the wire) from core 0; every other core then dials the peer's core
+//!   challenge on the cookie, which never crosses the wire; inside TLS 1.3 with
+//!   certificates on both sides when `COREMESH_TLS_*` are set: `transport/tls.rs`)
+//!   from core 0; every other core then dials the peer's core
 //!   (i mod n), whose port the handshake advertised. A core that must reply or
 //!   send to a node it has no connection to dials one.
 //! - A closed connection fails every ask this core has in flight to that node

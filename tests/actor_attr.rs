@@ -84,7 +84,8 @@ impl Hooked {
 }
 
 fn node() -> Node {
-    Node::start(Config::builder().env_source(|_| None).build().expect("config")).expect("node starts")
+    Node::start(Config::builder().env_source(|_| None).dev_mode(true).build().expect("config"))
+        .expect("node starts")
 }
 
 #[test]

@@ -121,7 +121,7 @@ struct Outcome {
 }
 
 fn start(cores: &[usize], idle_spin_us: Option<u64>) -> Node {
-    let mut b = Config::builder().env_source(|_| None).cores(cores.iter().copied());
+    let mut b = Config::builder().env_source(|_| None).dev_mode(true).cores(cores.iter().copied());
     if let Some(us) = idle_spin_us {
         b = b.idle_spin_us(us);
     }
@@ -129,7 +129,12 @@ fn start(cores: &[usize], idle_spin_us: Option<u64>) -> Node {
 }
 
 fn two_cpus() -> bool {
-    let n = Config::builder().env_source(|_| None).build().map(|c| c.worker_cpus().len()).unwrap_or(0);
+    let n = Config::builder()
+        .env_source(|_| None)
+        .dev_mode(true)
+        .build()
+        .map(|c| c.worker_cpus().len())
+        .unwrap_or(0);
     if n < 2 {
         eprintln!("skipped: {n} CPU(s) allowed, the cross-core test needs two");
     }

@@ -113,7 +113,9 @@ impl Proc {
         for var in ["COREMESH_CORES", "COREMESH_CONTROL_CORE", "COREMESH_COOKIE", "COREMESH_CLUSTER"] {
             cmd.env_remove(var);
         }
-        cmd.env("COREMESH_LISTEN", listen)
+        // A development cluster: the default cookie (tests/tls.rs covers the rule).
+        cmd.env("COREMESH_DEV", "1")
+            .env("COREMESH_LISTEN", listen)
             .env("COREMESH_HEARTBEAT_MS", HEARTBEAT_MS.to_string())
             .env("COREMESH_CONNECTION_TIMEOUT_MS", TIMEOUT_MS.to_string());
         match seed {
@@ -168,6 +170,7 @@ impl Proc {
 fn local_node(seed: Option<SocketAddr>) -> Node {
     let b = Config::builder()
         .env_source(|_| None)
+        .dev_mode(true)
         .listen("127.0.0.1:0".parse().unwrap())
         .heartbeat_interval_ms(HEARTBEAT_MS)
         .connection_timeout_ms(TIMEOUT_MS)

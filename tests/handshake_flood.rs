@@ -88,7 +88,7 @@ fn serve() -> Served {
     for (var, _) in std::env::vars().filter(|(v, _)| v.starts_with("COREMESH_")) {
         cmd.env_remove(var);
     }
-    cmd.env("COREMESH_LISTEN", "127.0.0.1:0");
+    cmd.env("COREMESH_LISTEN", "127.0.0.1:0").env("COREMESH_DEV", "1");
     let mut child = cmd.spawn().expect("spawn coremesh-node");
     let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let summaries = Arc::new(Mutex::new(Vec::new()));
@@ -184,7 +184,8 @@ struct Flooded {
 /// A fresh node in this process connects to the child from 127.0.0.1:
 /// how long that took, and how it ended.
 fn try_connect(served: &Served) -> (Node, Duration, Result<NodeId, coremesh::ConnectError>) {
-    let config = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap()).build();
+    let config =
+        Config::builder().env_source(|_| None).dev_mode(true).listen("127.0.0.1:0".parse().unwrap()).build();
     let node = Node::start(config.expect("config")).expect("node starts");
     let (tx, rx) = mpsc::channel();
     let (handle, addr) = (node.handle(), served.addr);

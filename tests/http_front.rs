@@ -25,7 +25,7 @@ fn get(addr: SocketAddr, request: &str) -> (String, String) {
 
 #[test]
 fn requests_reach_the_counter_of_their_key_and_come_back() {
-    let node = Node::start(Config::builder().env_source(|_| None).build().unwrap()).unwrap();
+    let node = Node::start(Config::builder().env_source(|_| None).dev_mode(true).build().unwrap()).unwrap();
     let front = http_front::Front::start(node.handle(), "127.0.0.1:0".parse().unwrap()).unwrap();
     let req = |path: &str| get(front.addr, &format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n"));
     assert_eq!(req("/counter/apples"), ("HTTP/1.1 200 OK".into(), "1\n".into()));

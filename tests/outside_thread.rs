@@ -44,6 +44,7 @@ fn peer() -> Peer {
     cmd.arg("serve")
         .env("COREMESH_LISTEN", "127.0.0.1:0")
         .env("COREMESH_CONNECTION_TIMEOUT_MS", PATIENT_MS)
+        .env("COREMESH_DEV", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for var in ["COREMESH_CORES", "COREMESH_CONTROL_CORE", "COREMESH_COOKIE", "COREMESH_CLUSTER"] {
@@ -90,6 +91,7 @@ fn stop(pid: libc::pid_t) {
 fn local() -> Node {
     let b = Config::builder()
         .env_source(|_| None)
+        .dev_mode(true)
         .listen("127.0.0.1:0".parse().unwrap())
         .connection_timeout_ms(PATIENT_MS.parse().unwrap());
     Node::start(b.build().expect("config")).expect("node starts")

@@ -96,7 +96,8 @@ impl Proc {
         ] {
             cmd.env_remove(var);
         }
-        cmd.env("COREMESH_LISTEN", listen)
+        cmd.env("COREMESH_DEV", "1")
+            .env("COREMESH_LISTEN", listen)
             .env("COREMESH_HEARTBEAT_MS", "300")
             .env("COREMESH_CONNECTION_TIMEOUT_MS", "1500");
         if let Some(s) = seed {

@@ -10,6 +10,7 @@ const NODE: &str = env!("CARGO_BIN_EXE_coremesh-node");
 fn stop_with(signal: libc::c_int) {
     let mut child = Command::new(NODE)
         .arg("serve")
+        .env("COREMESH_DEV", "1")
         .env_remove("COREMESH_CORES")
         .env_remove("COREMESH_CONTROL_CORE")
         .stdout(Stdio::piped())
@@ -51,6 +52,7 @@ fn sigint_stops_every_core_cleanly() {
 fn refused(var: &str, value: &str) -> String {
     let out = Command::new(NODE)
         .arg("serve")
+        .env("COREMESH_DEV", "1")
         .env(var, value)
         .stdout(Stdio::null())
         .output()

@@ -36,6 +36,7 @@ fn peer(env: &[(&str, &str)]) -> Peer {
     for var in ["COREMESH_CORES", "COREMESH_CONTROL_CORE", "COREMESH_COOKIE", "COREMESH_CLUSTER"] {
         cmd.env_remove(var);
     }
+    cmd.env("COREMESH_DEV", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -77,7 +78,7 @@ fn stop(pid: libc::pid_t) {
 }
 
 fn local(cookie: Option<&str>, cluster: Option<&str>) -> Node {
-    let mut b = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap());
+    let mut b = Config::builder().env_source(|_| None).dev_mode(true).listen("127.0.0.1:0".parse().unwrap());
     if let Some(c) = cookie {
         b = b.cookie(c);
     }
@@ -245,6 +246,7 @@ fn a_refused_handshake_is_logged_on_both_sides_naming_the_check() {
         .arg("serve")
         .env("COREMESH_LISTEN", "127.0.0.1:0")
         .env("COREMESH_COOKIE", "right-secret")
+        .env("COREMESH_DEV", "1")
         .env_remove("COREMESH_CORES")
         .env_remove("COREMESH_CLUSTER")
         .stdout(Stdio::piped())

@@ -140,8 +140,12 @@ fn builds_that_agree_on_every_shared_type_connect_whatever_else_they_declare() {
 
 #[test]
 fn node_start_fails_naming_a_type_declared_twice() {
-    let config =
-        Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap()).build().unwrap();
+    let config = Config::builder()
+        .env_source(|_| None)
+        .dev_mode(true)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .build()
+        .unwrap();
     let Err(error) = coremesh::Node::start(config) else { panic!("a node started with contradicting types") };
     let NodeError::Schema(SchemaError::Conflict { first, second }) = &error else {
         panic!("expected a schema conflict, got {error}")

@@ -38,7 +38,11 @@ coremesh::handlers!(Ponger: Ping);
 const T: Duration = Duration::from_secs(10);
 
 fn node() -> Node {
-    let b = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap()).cores([0]);
+    let b = Config::builder()
+        .env_source(|_| None)
+        .dev_mode(true)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .cores([0]);
     Node::start(b.build().expect("config")).expect("node starts")
 }
 

@@ -46,7 +46,9 @@ impl MeshClient {
     /// `client_cpu` (defaults without it), connects to the peer at `peer_addr`
     /// and spawns a [`Sink`] there.
     pub fn connect(peer_addr: SocketAddr, client_cpu: Option<usize>, listen: SocketAddr) -> io::Result<Self> {
-        let mut builder = Config::builder().listen(listen);
+        // A bench cluster: COREMESH_COOKIE applies when set, else the development
+        // default (both ends are this binary; see `peer_config`).
+        let mut builder = Config::builder().listen(listen).dev_mode(true);
         if let Some(cpu) = client_cpu {
             builder = builder.cores([cpu]);
         }
@@ -181,7 +183,7 @@ where
 /// The peer node's config: listening on `listen`, one worker core on `cpu`
 /// when given (else the defaults and `COREMESH_*` variables).
 pub fn peer_config(listen: SocketAddr, cpu: Option<usize>) -> Result<Config, ConfigError> {
-    let mut builder = Config::builder().listen(listen);
+    let mut builder = Config::builder().listen(listen).dev_mode(true);
     if let Some(cpu) = cpu {
         builder = builder.cores([cpu]);
     }

@@ -18,7 +18,11 @@
 //! | `COREMESH_LISTEN`                    | `listen`                    | `127.0.0.1:0` | `ip:port`, `[ip6]:port`  |
 //! | `COREMESH_SEEDS`                     | `seeds`                     | none          | list of `ip:port`        |
 //! | `COREMESH_CLUSTER`                   | `cluster`                   | `coremesh`    | 1..=64 of `A-Za-z0-9._-` |
-//! | `COREMESH_COOKIE`                    | `cookie`                    | well known    | 1..=1024 bytes           |
+//! | `COREMESH_COOKIE`                    | `cookie`                    | none          | 16..=1024 bytes          |
+//! | `COREMESH_DEV`                       | `dev_mode`                  | 0             | `1` or `0`               |
+//! | `COREMESH_TLS_CERT`                  | `tls_cert_file`             | none (no TLS) | PEM file path            |
+//! | `COREMESH_TLS_KEY`                   | `tls_key_file`              | none (no TLS) | PEM file path            |
+//! | `COREMESH_TLS_CA`                    | `tls_ca_file`               | none (no TLS) | PEM file path            |
 //! | `COREMESH_MAX_FRAME`                 | `max_frame_bytes`           | 4 MiB         | 4 KiB..=1 GiB            |
 //! | `COREMESH_HEARTBEAT_MS`              | `heartbeat_interval_ms`     | 500           | 10..=60 000              |
 //! | `COREMESH_CONNECTION_TIMEOUT_MS`     | `connection_timeout_ms`     | 3000          | 20..=600 000, > above    |
@@ -33,10 +37,13 @@
 //! Addresses are IP literals with a port (`10.0.0.1:7000`, `[::1]:7000`); host names are
 //! refused, not resolved. Seeds are listed once each, none with port 0; an empty or unset
 //! `COREMESH_SEEDS` means none. The cookie is taken byte for byte (not trimmed; empty or
-//! only whitespace is refused); when unset it is the well-known
-//! [`Config::DEFAULT_COOKIE`] ([`Config::cookie_is_default`], which the node logs). The
+//! only whitespace is refused) and must be at least 16 bytes; unset, or set to the
+//! well-known [`Config::DEFAULT_COOKIE`], is refused too, unless the node is a development
+//! node (`COREMESH_DEV=1`, [`Config::dev_mode`]): then any 1..=1024 bytes are accepted and
+//! unset means the default ([`Config::cookie_is_default`], which the node logs). The
 //! cookie never appears in a `Debug` output or an error, only its length. The connection
-//! timeout must be larger than the heartbeat interval.
+//! timeout must be larger than the heartbeat interval. TLS (`tls.rs`): all three files or
+//! none; each is read and checked by `build`.
 //!
 //! CPU defaults, from the allowed set (`sched_getaffinity`): with three or more allowed
 //! CPUs the workers are all but the last and the control thread has the last to itself;
@@ -54,7 +61,6 @@
 //! Why timeouts are capped at a day: the runtime adds them to `Instant`s, and a deadline
 //! past the clock's range would panic there instead of being refused here.
 
-use std::ffi::OsString;
 use std::fmt;
 use std::sync::Arc;
 
@@ -64,6 +70,15 @@ mod cpu_set;
 mod limits;
 #[path = "net.rs"]
 mod net;
+#[path = "setting.rs"]
+mod setting;
+#[path = "tls.rs"]
+mod tls;
+
+#[cfg(test)]
+use setting::decode_env;
+use setting::{EnvSource, Setting};
+pub(crate) use tls::TlsFiles;
 
 #[cfg(test)]
 #[path = "net_tests.rs"]
@@ -71,6 +86,9 @@ mod net_tests;
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "tls_tests.rs"]
+mod tls_tests;
 
 const CORES_VAR: &str = "COREMESH_CORES";
 const CONTROL_VAR: &str = "COREMESH_CONTROL_CORE";
@@ -222,6 +240,40 @@ pub enum ConfigError {
         /// The longest accepted, in bytes.
         max: usize,
     },
+    /// A cookie too weak outside a development node: shorter than 16 bytes, or the
+    /// built-in default (`is_default`, also when unset). Only its length is shown.
+    #[error("{}", net::weak_cookie_text(.var, *.len, *.is_default))]
+    WeakCookie {
+        /// Variable or builder method (the variable when unset).
+        var: String,
+        /// Its length in bytes (0 when unset).
+        len: usize,
+        /// Whether it is the built-in default cookie (or unset).
+        is_default: bool,
+    },
+    /// Some but not all of the three TLS files were given.
+    #[error(
+        "{missing} is not set, but {} {}: TLS needs COREMESH_TLS_CERT, COREMESH_TLS_KEY and \
+         COREMESH_TLS_CA (or their builder methods) all set, or none of them for no TLS",
+        .set.join(" and "), if .set.len() == 1 { "is" } else { "are" }
+    )]
+    TlsIncomplete {
+        /// The first of the three variables not set.
+        missing: String,
+        /// Where those that were set came from.
+        set: Vec<String>,
+    },
+    /// A TLS file that could not be read or parsed, or a key that does not match
+    /// its certificate.
+    #[error("{var}={path}: {reason}")]
+    TlsFile {
+        /// Variable or builder method.
+        var: String,
+        /// The path as given.
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// A seed address listed twice.
     #[error("{var}={value}: seed {seed} is listed more than once")]
     DuplicateSeed {
@@ -269,6 +321,7 @@ pub struct Config {
     inflight_asks_max: usize,
     net: net::NetSettings,
     limits: limits::LimitSettings,
+    tls: tls::TlsSettings,
 }
 
 impl fmt::Debug for Config {
@@ -285,6 +338,7 @@ impl fmt::Debug for Config {
             .field("inflight_asks_max", &self.inflight_asks_max);
         self.net.debug_fields(&mut d);
         self.limits.debug_fields(&mut d);
+        self.tls.debug_fields(&mut d);
         d.finish()
     }
 }
@@ -300,6 +354,7 @@ impl Config {
     ///     .allowed_cpus([0, 1, 2, 3]) // pretend: this example must not depend on the machine
     ///     .env_source(|_| None) // nor on the environment
     ///     .cores([0, 1])
+    ///     .cookie("at least sixteen random bytes")
     ///     .ring_bytes(64 << 10)
     ///     .build()?;
     /// assert_eq!(config.worker_cpus(), &[0, 1]);
@@ -368,40 +423,6 @@ impl Config {
     }
 }
 
-type EnvFn = dyn Fn(&str) -> Option<String> + Send + Sync;
-
-/// Where unset settings are looked up.
-#[derive(Clone, Default)]
-enum EnvSource {
-    /// `std::env::var_os`, refusing values that are not UTF-8.
-    #[default]
-    Process,
-    /// An injected lookup (tests).
-    Custom(Arc<EnvFn>),
-}
-
-impl EnvSource {
-    /// The value of `var`: `None` when unset; `Some("")` when set but empty.
-    fn get(&self, var: &str) -> Result<Option<String>, ConfigError> {
-        match self {
-            EnvSource::Process => decode_env(var, std::env::var_os(var)),
-            EnvSource::Custom(lookup) => Ok(lookup(var)),
-        }
-    }
-}
-
-/// A raw environment value as text; non-UTF-8 is refused, not replaced.
-fn decode_env(var: &str, raw: Option<OsString>) -> Result<Option<String>, ConfigError> {
-    match raw {
-        None => Ok(None),
-        Some(raw) => raw.into_string().map(Some).map_err(|raw| ConfigError::Malformed {
-            var: var.to_owned(),
-            value: raw.to_string_lossy().into_owned(),
-            reason: "not valid UTF-8".to_owned(),
-        }),
-    }
-}
-
 /// Builds a [`Config`]; see the module docs for each setting's variable and default.
 /// Values set here win over the environment and are validated the same way.
 #[derive(Clone, Default)]
@@ -416,6 +437,7 @@ pub struct ConfigBuilder {
     inflight_asks_max: Option<usize>,
     net: net::NetBuilder,
     limits: limits::LimitBuilder,
+    tls: tls::TlsBuilder,
     env: EnvSource,
     allowed_cpus: Option<Vec<usize>>,
 }
@@ -437,6 +459,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("inflight_asks_max", &self.inflight_asks_max);
         self.net.debug_fields(&mut d);
         self.limits.debug_fields(&mut d);
+        self.tls.debug_fields(&mut d);
         d.field("env_source", &env).field("allowed_cpus", &self.allowed_cpus).finish()
     }
 }
@@ -525,8 +548,9 @@ impl ConfigBuilder {
         let init_timeout_ms = INIT_TIMEOUT_MS.resolve(self.init_timeout_ms, env)?;
         let ask_timeout_ms = ASK_TIMEOUT_MS.resolve(self.ask_timeout_ms, env)?;
         let inflight_asks_max = INFLIGHT_ASKS_MAX.resolve(as_u64(self.inflight_asks_max), env)?;
-        let net = self.net.resolve(env)?;
+        let net = self.net.resolve(env, self.tls.resolve_dev(env)?)?;
         let limits = self.limits.resolve(env)?;
+        let tls = self.tls.resolve(env, net.cluster())?;
 
         Ok(Config {
             control_shares_worker_cpu: worker_cpus.contains(&control_cpu),
@@ -542,59 +566,7 @@ impl ConfigBuilder {
             inflight_asks_max: inflight_asks_max as usize,
             net,
             limits,
+            tls,
         })
-    }
-}
-
-/// One numeric setting: its names, bounds and default.
-struct Setting {
-    method: &'static str,
-    var: &'static str,
-    min: u64,
-    max: u64,
-    power_of_two: bool,
-    default: u64,
-}
-
-impl Setting {
-    /// The builder's value if given, else the variable's if set, else the default;
-    /// validated against the bounds either way.
-    fn resolve(&self, builder: Option<u64>, env: &EnvSource) -> Result<u64, ConfigError> {
-        if let Some(value) = builder {
-            return self.check(self.method, value, &value.to_string());
-        }
-        let Some(text) = env.get(self.var)? else {
-            return Ok(self.default);
-        };
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err(ConfigError::Empty { var: self.var.to_owned() });
-        }
-        if !trimmed.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ConfigError::Malformed {
-                var: self.var.to_owned(),
-                value: text.clone(),
-                reason: format!("{trimmed:?} is not a whole number"),
-            });
-        }
-        match trimmed.parse::<u64>() {
-            Ok(value) => self.check(self.var, value, &text),
-            // All digits, so it failed by overflowing u64: far above `max`.
-            Err(_) => Err(self.out_of_range(self.var, &text)),
-        }
-    }
-
-    fn check(&self, var: &str, value: u64, shown: &str) -> Result<u64, ConfigError> {
-        if value < self.min || value > self.max {
-            return Err(self.out_of_range(var, shown));
-        }
-        if self.power_of_two && !value.is_power_of_two() {
-            return Err(ConfigError::NotPowerOfTwo { var: var.to_owned(), value: shown.to_owned() });
-        }
-        Ok(value)
-    }
-
-    fn out_of_range(&self, var: &str, shown: &str) -> ConfigError {
-        ConfigError::OutOfRange { var: var.to_owned(), value: shown.to_owned(), min: self.min, max: self.max }
     }
 }

@@ -40,6 +40,8 @@ const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOS
 const DEFAULT_CLUSTER: &str = "coremesh";
 /// The longest cookie, in bytes.
 const COOKIE_BYTES_MAX: usize = 1024;
+/// The shortest cookie outside a development node, in bytes.
+pub(super) const COOKIE_BYTES_MIN: usize = 16;
 
 const MAX_FRAME_BYTES: Setting = Setting {
     method: "ConfigBuilder::max_frame_bytes",
@@ -83,6 +85,10 @@ pub(super) struct NetSettings {
 }
 
 impl NetSettings {
+    pub(super) fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
     /// Adds these settings to a `Debug` output, the cookie redacted.
     pub(super) fn debug_fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
         d.field("listen", &self.listen)
@@ -123,8 +129,9 @@ impl NetBuilder {
         self.metrics.debug_fields(d);
     }
 
-    /// Validates every setting given here and reads the others from `env`.
-    pub(super) fn resolve(self, env: &EnvSource) -> Result<NetSettings, ConfigError> {
+    /// Validates every setting given here and reads the others from `env`; `dev`:
+    /// a development node, where a weak cookie is accepted.
+    pub(super) fn resolve(self, env: &EnvSource, dev: bool) -> Result<NetSettings, ConfigError> {
         let listen = match self.listen {
             Some(addr) => addr,
             None => match env.get(LISTEN_VAR)? {
@@ -139,13 +146,22 @@ impl NetBuilder {
                 None => DEFAULT_CLUSTER.to_owned(),
             },
         };
-        let cookie = match self.cookie {
-            Some(bytes) => check_cookie(COOKIE_METHOD, bytes)?,
+        let (cookie_var, cookie) = match self.cookie {
+            Some(bytes) => (COOKIE_METHOD, check_cookie(COOKIE_METHOD, bytes)?),
             None => match env_secret(env, COOKIE_VAR)? {
-                Some(text) => check_cookie(COOKIE_VAR, text.into_bytes())?,
-                None => Config::DEFAULT_COOKIE.to_vec(),
+                Some(text) => (COOKIE_VAR, check_cookie(COOKIE_VAR, text.into_bytes())?),
+                None => (COOKIE_VAR, Vec::new()),
             },
         };
+        let is_default = cookie.is_empty() || cookie == Config::DEFAULT_COOKIE;
+        if !dev && (is_default || cookie.len() < COOKIE_BYTES_MIN) {
+            return Err(ConfigError::WeakCookie {
+                var: cookie_var.to_owned(),
+                len: cookie.len(),
+                is_default,
+            });
+        }
+        let cookie = if cookie.is_empty() { Config::DEFAULT_COOKIE.to_vec() } else { cookie };
         let seeds = match self.seeds {
             Some(seeds) => check_builder_seeds(seeds)?,
             None => match env.get(SEEDS_VAR)? {
@@ -201,8 +217,9 @@ impl Config {
         &self.net.cluster
     }
 
-    /// The shared secret of the handshake's HMAC challenge, 1..=1024 bytes; it never
-    /// crosses the wire. Default [`Config::DEFAULT_COOKIE`]. Not shown by `Debug`.
+    /// The shared secret of the handshake's HMAC challenge, 16..=1024 bytes (1..=1024 on a
+    /// [`dev_mode`](Self::dev_mode) node); it never crosses the wire. No default, except
+    /// [`Config::DEFAULT_COOKIE`] on a development node. Not shown by `Debug`.
     pub fn cookie(&self) -> &[u8] {
         &self.net.cookie
     }
@@ -253,7 +270,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// The handshake's shared secret: 1..=1024 bytes, any bytes, not only whitespace.
+    /// The handshake's shared secret: 16..=1024 random bytes, the same on every node of
+    /// the cluster (1..=1024 on a [`dev_mode`](Self::dev_mode) node), not only whitespace.
     /// Overrides `COREMESH_COOKIE`. Errors about it give its length, never its bytes.
     pub fn cookie(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.net.cookie = Some(secret.into());
@@ -337,6 +355,20 @@ pub(super) fn check_cluster<'a>(var: &str, shown: &str, name: &'a str) -> Result
         return Err(malformed(reason));
     }
     Ok(name)
+}
+
+/// The text of `ConfigError::WeakCookie`: what is wrong and how to set a cookie.
+pub(super) fn weak_cookie_text(var: &str, len: usize, is_default: bool) -> String {
+    let what = match (len, is_default) {
+        (0, _) => format!("{COOKIE_VAR} is not set (the built-in default cookie is public)"),
+        (_, true) => format!("{var} is the built-in default cookie, which is public"),
+        _ => format!("{var} is {len} bytes"),
+    };
+    format!(
+        "{what}; set it to at least {COOKIE_BYTES_MIN} random bytes, e.g. \
+         `export {COOKIE_VAR}=$(head -c 24 /dev/urandom | base64)`, the same on every node, \
+         or set COREMESH_DEV=1 (ConfigBuilder::dev_mode(true)) for a development cluster"
+    )
 }
 
 /// Checks a cookie's length; errors name `var` and the length, never the bytes.

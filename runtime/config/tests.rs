@@ -11,7 +11,10 @@ use super::{decode_env, Config, ConfigBuilder, ConfigError, WORKER_CPUS_MAX};
 /// A builder over an injected allowed set and environment.
 fn builder(allowed: &[usize], vars: &[(&str, &str)]) -> ConfigBuilder {
     let map: HashMap<String, String> = vars.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect();
-    Config::builder().allowed_cpus(allowed.to_vec()).env_source(move |var| map.get(var).cloned())
+    Config::builder()
+        .allowed_cpus(allowed.to_vec())
+        .env_source(move |var| map.get(var).cloned())
+        .dev_mode(true)
 }
 
 fn build(allowed: &[usize], vars: &[(&str, &str)]) -> Config {
@@ -436,7 +439,8 @@ fn this_machine_builds_with_its_own_cpus() {
     let allowed = cpu_set::allowed_cpus().expect("sched_getaffinity works here");
     assert!(!allowed.is_empty());
     assert!(allowed.windows(2).all(|w| w[0] < w[1]), "{allowed:?}");
-    let config = Config::builder().env_source(|_| None).build().expect("defaults fit any machine");
+    let config =
+        Config::builder().env_source(|_| None).dev_mode(true).build().expect("defaults fit any machine");
     assert!(config.worker_cpus().iter().all(|cpu| allowed.contains(cpu)));
     assert!(allowed.contains(&config.control_cpu()));
     assert_eq!(config.control_shares_worker_cpu(), allowed.len() < 3);

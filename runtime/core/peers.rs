@@ -162,6 +162,7 @@ fn connect_error(addr: SocketAddr, cluster: &str, e: ConnError) -> ConnectError 
         ConnError::Protocol { reason, .. } => ConnectError::Protocol { addr, reason },
         ConnError::Duplicate { .. } => refused(HandshakeRefusal::Duplicate),
         ConnError::Timeout { deadline_ms, .. } => ConnectError::HandshakeTimeout { addr, deadline_ms },
+        tls @ ConnError::Tls { .. } => ConnectError::Tls(tls.to_string()),
     }
 }
 

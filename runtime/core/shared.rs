@@ -232,6 +232,7 @@ mod tests {
     fn the_node_bound_and_the_source_bound_each_shed() {
         let config = Config::builder()
             .env_source(|_| None)
+            .dev_mode(true)
             .allowed_cpus([0])
             .handshakes_max(3)
             .handshakes_per_source_max(2)

@@ -35,6 +35,7 @@ use rkyv::util::AlignedVec;
 use super::host::{Delivered, Host};
 use super::link::Link;
 use super::rules::LinkState;
+use super::tls::{Session, Writer};
 
 /// The receive buffer's starting size; it grows only to hold one frame larger
 /// than this (at most the frame limit, which the decoder checks first).
@@ -50,6 +51,15 @@ pub(crate) enum ConnError {
         addr: String,
         /// What the OS said.
         source: std::io::Error,
+    },
+    /// TLS failed: the peer's certificate was refused (or it refused ours), or one
+    /// side speaks TLS and the other does not.
+    #[error("TLS with {addr} failed: {reason}")]
+    Tls {
+        /// The peer's address.
+        addr: String,
+        /// What went wrong (the certificate check, a plaintext peer, ...).
+        reason: String,
     },
     /// The handshake was refused (by either side).
     #[error("handshake with {addr} failed: {source}")]
@@ -91,6 +101,23 @@ pub(crate) enum ConnError {
     },
 }
 
+impl ConnError {
+    /// An I/O error on the connection with `addr`: [`ConnError::Tls`] when TLS
+    /// failed, else [`ConnError::Io`].
+    pub(crate) fn io(addr: &str, source: std::io::Error) -> ConnError {
+        match super::tls::failure(&source) {
+            Some(reason) => ConnError::Tls { addr: addr.to_owned(), reason },
+            None => ConnError::Io { addr: addr.to_owned(), source },
+        }
+    }
+}
+
+/// Whether `bytes`, received where a Hello or an Accept was expected, start a TLS
+/// record (a handshake or an alert, TLS 1.x): the peer speaks TLS and this node does not.
+fn looks_like_tls(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x15 | 0x16, 0x03, ..])
+}
+
 /// Runs `work` (a handshake, or a dial and its handshake) until it ends or
 /// `deadline` passes, whichever comes first; at the deadline `work` is dropped
 /// (its socket with it, unless the caller owns that) and the result is
@@ -128,21 +155,23 @@ const HANDSHAKE_BUFFER_START_BYTES: usize = 8 << 10;
 /// ... and grows up to twice the longest handshake message.
 const HANDSHAKE_BUFFER_MAX_BYTES: usize = 2 * Handshake::MAX_MESSAGE_BYTES;
 
-/// Runs the handshake on `stream`. `first` holds the client's Hello (empty for a
-/// server); a server's `judge` is asked once it has verified the client's proof.
+/// Runs the handshake on `stream`, inside `tls` when TLS is on. `first` holds the
+/// client's Hello (empty for a server); a server's `judge` is asked once it has
+/// verified the client's proof.
 /// Returns the peer and any bytes that followed the handshake (frames). A client
 /// refused as a duplicate gets [`ConnError::Duplicate`] naming the peer. Nothing
 /// here bounds the time: the caller runs it under [`by_deadline`].
 pub(crate) async fn handshake(
     stream: &mut TcpStream,
+    mut tls: Option<&mut Session>,
     mut hs: Handshake,
     first: Vec<u8>,
     judge: Option<Judge<'_>>,
 ) -> Result<(PeerInfo, Vec<u8>), ConnError> {
     let addr = addr_of(stream);
-    let io = |source| ConnError::Io { addr: addr.clone(), source };
+    let io = |source| ConnError::io(&addr, source);
     if !first.is_empty() {
-        stream.write_all(&first).await.map_err(io)?;
+        send(stream, tls.as_deref(), &first).await.map_err(io)?;
     }
     // A Hello is 72 bytes to 66,728 (a full type table): start small and grow while
     // a message is still incomplete, up to twice the longest message (a whole message
@@ -156,7 +185,11 @@ pub(crate) async fn handshake(
             }
             buf.resize((2 * buf.len()).min(HANDSHAKE_BUFFER_MAX_BYTES), 0);
         }
-        let n = match stream.read(&mut buf[filled..]).await {
+        let got = match tls.as_deref_mut() {
+            Some(session) => session.read(stream, &mut buf[filled..]).await,
+            None => stream.read(&mut buf[filled..]).await,
+        };
+        let n = match got {
             Ok(0) => {
                 let source =
                     std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed in the handshake");
@@ -166,6 +199,10 @@ pub(crate) async fn handshake(
             Err(e) => return Err(io(e)),
         };
         filled += n;
+        if tls.is_none() && looks_like_tls(&buf[..filled]) {
+            let reason = "the peer speaks TLS but TLS is off on this node (COREMESH_TLS_*)".to_owned();
+            return Err(ConnError::Tls { addr, reason });
+        }
         loop {
             let mut out = Vec::new();
             let mut step = hs.on_bytes(&buf[..filled], &mut out);
@@ -181,7 +218,7 @@ pub(crate) async fn handshake(
             }
             if !out.is_empty() {
                 // A refusal is sent too, so the peer can log which check failed.
-                let sent = stream.write_all(&out).await;
+                let sent = send(stream, tls.as_deref(), &out).await;
                 if step.is_ok() {
                     sent.map_err(io)?;
                 }
@@ -203,6 +240,14 @@ pub(crate) async fn handshake(
     }
 }
 
+/// Writes `bytes` to `stream`, encrypted when TLS is on.
+async fn send(stream: &mut TcpStream, tls: Option<&Session>, bytes: &[u8]) -> std::io::Result<()> {
+    match tls {
+        Some(session) => session.write_all(stream, bytes).await,
+        None => stream.write_all(bytes).await,
+    }
+}
+
 thread_local! {
     /// The receive buffer whose frames are being handed over right now (start,
     /// length), so a test can prove a handler read its message in place.
@@ -216,12 +261,13 @@ pub fn in_receive_buffer(addr: usize) -> bool {
     addr >= start && addr < start + len
 }
 
-/// Reads frames from `stream` until it closes or breaks the protocol. `first`
-/// holds bytes that arrived with the handshake.
+/// Reads frames from `stream` (decrypted by `tls` when TLS is on) until it closes
+/// or breaks the protocol. `first` holds bytes that arrived with the handshake.
 pub(crate) async fn run_reader<H: Host>(
     host: &H,
     link: Rc<Link>,
     mut stream: TcpStream,
+    mut tls: Option<Session>,
     first: Vec<u8>,
     decoder: Decoder,
 ) -> Result<(), ConnError> {
@@ -296,44 +342,69 @@ pub(crate) async fn run_reader<H: Host>(
         }
         // Nor must a peer that never stops sending.
         glommio::yield_if_needed().await;
-        // Busy-poll the socket while the core would spin anyway (a reply often
-        // arrives within microseconds); only then wait for io_uring readiness,
-        // whose completions glommio reaps once per turn of its loop.
-        let now = crate::clock::now();
-        let spin_until = now + spin;
-        let got = loop {
-            match super::socket::try_recv(stream.as_raw_fd(), &mut buf[filled..]) {
-                Ok(Some(n)) => break Ok(n),
-                Ok(None) if crate::clock::now() < spin_until => futures_lite::future::yield_now().await,
-                Ok(None) => {
-                    // Wait for bytes, or for the link to go down (the node was
-                    // declared gone): then this reader stops and the socket closes.
-                    let read = async { Some(stream.read(&mut buf[filled..]).await) };
-                    match futures_lite::future::or(read, async {
-                        link.closed().await;
-                        None
-                    })
-                    .await
-                    {
-                        Some(r) => {
-                            host.transport().heard(link.peer, crate::clock::now());
-                            break r;
-                        }
-                        None => return Ok(()),
-                    }
+        let got = match tls.as_mut() {
+            None => recv(host, &link, &mut stream, &mut buf[filled..], spin).await,
+            // Decrypt what was read already, and read more ciphertext only when that
+            // gave nothing (the plaintext lands in the same aligned buffer).
+            Some(session) => loop {
+                match session.pump(&mut buf[filled..]) {
+                    Ok(Some(n)) => break Some(Ok(n)),
+                    Ok(None) => {}
+                    Err(e) => break Some(Err(e)),
                 }
-                Err(e) => break Err(e),
-            }
+                match recv(host, &link, &mut stream, session.spare(), spin).await {
+                    Some(Ok(n)) if n > 0 => session.filled(n),
+                    other => break other,
+                }
+            },
         };
         match got {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                filled += n;
+            // The link went down (the node was declared gone): the socket closes.
+            None | Some(Ok(0)) => return Ok(()),
+            Some(Ok(n)) => filled += n,
+            Some(Err(source)) => return Err(ConnError::io(&addr, source)),
+        }
+    }
+}
+
+/// Reads what `stream` has into `dst` (not empty): `Some(Ok(0))` at its end,
+/// `None` when the link went down first. Busy-polls the socket while the core
+/// would spin anyway (a reply often arrives within microseconds); only then
+/// waits for io_uring readiness, whose completions glommio reaps once per turn
+/// of its loop. Tells the rules the peer was heard.
+async fn recv<H: Host>(
+    host: &H,
+    link: &Link,
+    stream: &mut TcpStream,
+    dst: &mut [u8],
+    spin: Duration,
+) -> Option<std::io::Result<usize>> {
+    let now = crate::clock::now();
+    let spin_until = now + spin;
+    loop {
+        match super::socket::try_recv(stream.as_raw_fd(), dst) {
+            Ok(Some(n)) => {
                 // Busy-polled bytes arrived within the spin, right after `now`
                 // (the rules keep the later of this and what they last heard).
                 host.transport().heard(link.peer, now);
+                return Some(Ok(n));
             }
-            Err(source) => return Err(ConnError::Io { addr, source }),
+            Ok(None) if crate::clock::now() < spin_until => futures_lite::future::yield_now().await,
+            Ok(None) => {
+                // Wait for bytes, or for the link to go down (the node was
+                // declared gone): then the reader stops and the socket closes.
+                let read = async { Some(stream.read(dst).await) };
+                let got = futures_lite::future::or(read, async {
+                    link.closed().await;
+                    None
+                })
+                .await;
+                if got.is_some() {
+                    host.transport().heard(link.peer, crate::clock::now());
+                }
+                return got;
+            }
+            Err(e) => return Some(Err(e)),
         }
     }
 }
@@ -364,8 +435,13 @@ fn frame_len_hint(buf: &[u8]) -> Option<usize> {
     Some(coremesh_wire::frame_len(kind, payload))
 }
 
-/// Writes what `link` queues until the link goes down or the socket fails.
-pub(crate) async fn run_writer(link: Rc<Link>, mut stream: TcpStream) -> Result<(), std::io::Error> {
+/// Writes what `link` queues (encrypted by `tls` when TLS is on) until the link
+/// goes down or the socket fails.
+pub(crate) async fn run_writer(
+    link: Rc<Link>,
+    mut stream: TcpStream,
+    mut tls: Option<Writer>,
+) -> Result<(), std::io::Error> {
     let mut spare = AlignedVec::<16>::new();
     loop {
         poll_fn(|cx| {
@@ -380,7 +456,10 @@ pub(crate) async fn run_writer(link: Rc<Link>, mut stream: TcpStream) -> Result<
             let _ = stream.shutdown(std::net::Shutdown::Both).await;
             return Ok(());
         }
-        stream.write_all(&spare).await?;
+        match tls.as_mut() {
+            None => stream.write_all(&spare).await?,
+            Some(tls) => stream.write_all(tls.seal(&spare)?).await?,
+        }
         link.wrote(spare.len());
         spare.clear();
     }

@@ -17,7 +17,9 @@
 //! feeds it what sockets did and does what it says. Heartbeats' timer and
 //! tick frames live in `heartbeat.rs`; the handshake, reader and writer tasks
 //! in `conn.rs`; the log line of what the accept loop turned away in
-//! `summary.rs`.
+//! `summary.rs`; TLS (on when the node has certificates) in `tls.rs`: its
+//! handshake runs first on every dialed and accepted socket, inside the same
+//! deadline and handshake bounds as the Hello/HMAC handshake that follows it.
 //!
 //! Before a byte is read from an inbound connection it must find a place in
 //! the node's bounds on connections in the handshake ([`Host::admit`]): over
@@ -52,6 +54,7 @@ pub(crate) mod link;
 pub(crate) mod rules;
 pub(crate) mod socket;
 pub(crate) mod summary;
+pub(crate) mod tls;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -105,6 +108,8 @@ pub(crate) struct Transport {
     rules: RefCell<Option<Conns>>,
     /// What this core turned away since its last summary line.
     turned: RefCell<summary::Summary>,
+    /// This core's TLS configurations, made on first use: `None` when TLS is off.
+    tls: std::cell::OnceCell<Result<Option<Rc<tls::Tls>>, String>>,
 }
 
 impl Transport {
@@ -197,6 +202,36 @@ fn local_info<H: Host>(host: &H, target_core: u16) -> LocalInfo {
     }
 }
 
+/// A socket whose handshakes are done: the stream, its TLS session when TLS is
+/// on, and the bytes that followed the handshake.
+pub(crate) struct Wire {
+    stream: TcpStream,
+    tls: Option<tls::Session>,
+    first: Vec<u8>,
+}
+
+/// Runs the TLS handshake on `stream` when TLS is on (as the client when
+/// `dialing`), else nothing.
+async fn start_tls<H: Host>(
+    host: &H,
+    stream: &mut TcpStream,
+    addr: &str,
+    dialing: bool,
+) -> Result<Option<tls::Session>, ConnError> {
+    let made = host.transport().tls.get_or_init(|| {
+        let config = host.config();
+        let Some(files) = config.tls_files() else { return Ok(None) };
+        tls::Tls::new(files, config.cluster()).map(|t| Some(Rc::new(t)))
+    });
+    let tls = match made {
+        Ok(Some(tls)) => tls.clone(),
+        Ok(None) => return Ok(None),
+        Err(reason) => return Err(ConnError::Tls { addr: addr.to_owned(), reason: reason.clone() }),
+    };
+    let session = if dialing { tls.connect(stream).await } else { tls.accept(stream).await };
+    session.map(Some).map_err(|e| ConnError::io(addr, e))
+}
+
 /// The handshake's deadline, in milliseconds (`COREMESH_HANDSHAKE_TIMEOUT_MS`).
 fn handshake_timeout_ms<H: Host>(host: &H) -> u64 {
     host.config().handshake_timeout_ms()
@@ -275,14 +310,14 @@ fn spawn_dial<H: Host>(host: &Rc<H>, dial: Dial, addr: SocketAddr) {
     glommio::spawn_local(async move {
         let Some(node) = dial.node else { return };
         match dial_handshake(&*host, addr, dial.peer_core).await {
-            Ok((answered, stream, first)) => {
+            Ok((answered, wire)) => {
                 if answered != node {
                     tracing::warn!(core = %host.core_id(), peer = %node, %addr, other = %answered, "another node answered the dial");
                 }
                 let mut fx = Vec::new();
                 let role = rules(&*host).on_dial_done(crate::clock::now(), dial, answered, &mut fx);
                 carry_out(&host, fx);
-                run_connection(host, node, dial.conn, dial.peer_core, role, stream, first).await;
+                run_connection(host, node, dial.conn, dial.peer_core, role, wire).await;
             }
             Err(ConnError::Duplicate { .. }) => {
                 tracing::debug!(core = %host.core_id(), peer = %node, "both nodes dialed; using the peer's connection");
@@ -308,13 +343,13 @@ fn spawn_dial<H: Host>(host: &Rc<H>, dial: Dial, addr: SocketAddr) {
 pub(crate) async fn connect<H: Host>(host: &Rc<H>, addr: SocketAddr) -> Result<NodeId, ConnError> {
     let dial = rules(&**host).on_dial_addr(addr, 0);
     match dial_handshake(&**host, addr, dial.peer_core).await {
-        Ok((node, stream, first)) => {
+        Ok((node, wire)) => {
             let mut fx = Vec::new();
             let role = rules(&**host).on_dial_done(crate::clock::now(), dial, node, &mut fx);
             carry_out(host, fx);
             let host = host.clone();
             glommio::spawn_local(async move {
-                run_connection(host, node, dial.conn, dial.peer_core, role, stream, first).await
+                run_connection(host, node, dial.conn, dial.peer_core, role, wire).await
             })
             .detach();
             Ok(node)
@@ -358,7 +393,7 @@ async fn dial_handshake<H: Host>(
     host: &H,
     addr: SocketAddr,
     peer_core: u16,
-) -> Result<(NodeId, TcpStream, Vec<u8>), ConnError> {
+) -> Result<(NodeId, Wire), ConnError> {
     let deadline_ms = handshake_timeout_ms(host);
     let deadline = crate::clock::now() + Duration::from_millis(deadline_ms);
     let dial = async {
@@ -370,12 +405,13 @@ async fn dial_handshake<H: Host>(
         let mut hello = Vec::new();
         let hs = Handshake::client(local_info(host, peer_core), host.config().cookie(), nonce, &mut hello)
             .map_err(|source| ConnError::Handshake { addr: addr.to_string(), source })?;
-        let (peer, first) = conn::handshake(&mut stream, hs, hello, None).await?;
-        Ok((peer, stream, first))
+        let mut tls = start_tls(host, &mut stream, &addr.to_string(), true).await?;
+        let (peer, first) = conn::handshake(&mut stream, tls.as_mut(), hs, hello, None).await?;
+        Ok((peer, Wire { stream, tls, first }))
     };
-    let (peer, stream, first) = conn::by_deadline(deadline, deadline_ms, || addr.to_string(), dial).await?;
+    let (peer, wire) = conn::by_deadline(deadline, deadline_ms, || addr.to_string(), dial).await?;
     let node = learn_peer(host, &peer, addr.ip())?;
-    Ok((node, stream, first))
+    Ok((node, wire))
 }
 
 /// Records a peer's listening addresses from its handshake.
@@ -400,9 +436,9 @@ async fn run_connection<H: Host>(
     conn: ConnId,
     peer_core: u16,
     role: Role,
-    stream: TcpStream,
-    first: Vec<u8>,
+    wire: Wire,
 ) {
+    let Wire { stream, tls, first } = wire;
     let link = match (role, host.transport().get(node)) {
         (Role::Writer | Role::Reader, Some(link)) => link,
         _ => return,
@@ -410,17 +446,18 @@ async fn run_connection<H: Host>(
     host.stats().connections_opened.add(1);
     let decoder = Decoder::new(host.max_payload_bytes());
     let result = if role == Role::Reader {
-        conn::run_reader(&*host, link, stream, first, decoder).await
+        conn::run_reader(&*host, link, stream, tls, first, decoder).await
     } else {
         match socket::split(stream) {
             Ok((reader, writer)) => {
                 link.set_up();
                 let l = link.clone();
+                let sealer = tls.as_ref().map(tls::Session::writer);
                 glommio::spawn_local(async move {
-                    let _ = conn::run_writer(l, writer).await;
+                    let _ = conn::run_writer(l, writer, sealer).await;
                 })
                 .detach();
-                conn::run_reader(&*host, link, reader, first, decoder).await
+                conn::run_reader(&*host, link, reader, tls, first, decoder).await
             }
             Err(e) => {
                 tracing::warn!(core = %host.core_id(), peer = %node, %peer_core, error = %e, "could not split socket");
@@ -506,11 +543,17 @@ async fn serve_inbound<H: Host>(
     };
     let deadline_ms = handshake_timeout_ms(&*host);
     let deadline = accepted + Duration::from_millis(deadline_ms);
-    let shake = conn::handshake(&mut stream, hs, Vec::new(), Some(&judge));
+    let from = seen_from.to_string();
+    let shake = async {
+        let mut tls = start_tls(&*host, &mut stream, &from, false).await?;
+        let (peer, first) = conn::handshake(&mut stream, tls.as_mut(), hs, Vec::new(), Some(&judge)).await?;
+        Ok((peer, tls, first))
+    };
     let done = conn::by_deadline(deadline, deadline_ms, || seen_from.to_string(), shake).await;
     drop(admission);
-    let done = done.and_then(|(peer, first)| Ok((learn_peer(&*host, &peer, seen_from)?, peer, first)));
-    let (node, peer, first) = match done {
+    let done =
+        done.and_then(|(peer, tls, first)| Ok((learn_peer(&*host, &peer, seen_from)?, peer, tls, first)));
+    let (node, peer, tls, first) = match done {
         Ok(done) => done,
         Err(ConnError::Duplicate { peer, .. }) => {
             tracing::debug!(core = %host.core_id(), peer = %NodeId(peer.node_id), "both nodes dialed; keeping ours");
@@ -533,5 +576,5 @@ async fn serve_inbound<H: Host>(
     let mut fx = Vec::new();
     let (conn, role) = rules(&*host).on_accepted(crate::clock::now(), node, peer.core, &mut fx);
     carry_out(&host, fx);
-    run_connection(host, node, conn, peer.core, role, stream, first).await;
+    run_connection(host, node, conn, peer.core, role, Wire { stream, tls, first }).await;
 }

@@ -169,6 +169,7 @@ fn reason_of(e: &ConnError) -> &'static str {
             HandshakeError::TooLong => "ours too long",
         },
         ConnError::Io { .. } => "closed or failed",
+        ConnError::Tls { .. } => "tls",
         ConnError::Protocol { .. } => "bad advert or message",
         ConnError::Duplicate { .. } => "duplicate",
         ConnError::Timeout { .. } => "timed out",

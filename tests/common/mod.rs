@@ -147,7 +147,8 @@ pub fn node() -> Node {
 }
 
 pub fn node_with(f: impl FnOnce(coremesh::ConfigBuilder) -> coremesh::ConfigBuilder) -> Node {
-    let cfg = f(Config::builder().env_source(|_| None)).build().expect("config");
+    // A development node: raw test peers present the default cookie.
+    let cfg = f(Config::builder().env_source(|_| None).dev_mode(true)).build().expect("config");
     Node::start(cfg).expect("node starts")
 }
 
@@ -185,7 +186,11 @@ pub fn wait_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) ->
 
 /// Whether this process may run on at least two CPUs.
 pub fn two_cpus() -> bool {
-    let ok = coremesh::Config::builder().env_source(|_| None).build().map(|c| c.worker_cpus().len() >= 2);
+    let ok = coremesh::Config::builder()
+        .env_source(|_| None)
+        .dev_mode(true)
+        .build()
+        .map(|c| c.worker_cpus().len() >= 2);
     if !matches!(ok, Ok(true)) {
         eprintln!("skipped: fewer than two CPUs are allowed");
     }

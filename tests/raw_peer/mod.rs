@@ -50,7 +50,7 @@ pub struct Fixture {
 
 /// `tweak` adjusts the config (`|b| b` for the defaults).
 pub fn fixture(tweak: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Fixture {
-    let b = Config::builder().env_source(|_| None).listen("127.0.0.1:0".parse().unwrap());
+    let b = Config::builder().env_source(|_| None).dev_mode(true).listen("127.0.0.1:0".parse().unwrap());
     let node = Node::start(tweak(b).build().expect("config")).expect("node starts");
     let counter = node.spawn_on(CoreId(0), || Counter { total: 0 }).wait().expect("spawn");
     let id = counter.id();

@@ -72,6 +72,7 @@ fn a_dropped_subscription_is_forgotten_and_a_gone_node_ends_the_others() {
 fn a_full_report_queue_drops_reports_without_waiting_and_counts_them_on_the_core() {
     let config = crate::Config::builder()
         .env_source(|_| None)
+        .dev_mode(true)
         .cores([0])
         .listen("127.0.0.1:0".parse().unwrap())
         .build()
@@ -105,6 +106,7 @@ fn a_membership_command_meeting_a_full_inbox_is_queued_past_the_bound_and_counte
     use crate::core::shared::{Command, CoreCommand, INBOX_COMMANDS_MAX};
     let config = crate::Config::builder()
         .env_source(|_| None)
+        .dev_mode(true)
         .cores([0])
         .listen("127.0.0.1:0".parse().unwrap())
         .build()
