@@ -421,6 +421,7 @@ mod ids;
 pub mod logs;
 mod node;
 pub mod stats;
+pub mod supervision;
 mod sync;
 pub mod time;
 mod transport;
@@ -451,6 +452,7 @@ pub use node::answers::{ForeignAsk, Lookup, LookupWaiting, RemoteSpawning, Timed
 pub use node::handle::NodeHandle;
 pub use node::Node;
 pub use stats::NodeStats;
+pub use supervision::Supervisor;
 
 /// The fingerprint of the frame format and handshake layout this build speaks
 /// (`wire::FORMAT_HASH`), sent in every Hello; a peer with another value is refused
