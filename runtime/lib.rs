@@ -23,6 +23,7 @@
 //! | `core/` | one worker core: actor table, mailboxes, the pending-reply table (sans-IO), **the one routing function** (`route.rs`), the service task, the state a node's threads share (`shared.rs`) | share anything with another core except through `sync/` |
 //! | `transport/` | links to peers: dial/accept, handshake driver (one deadline per handshake), reader/writer, heartbeats (Tick frames), the connection rules (`rules.rs`, sans-IO), the summary log of connections turned away (`summary.rs`, sans-IO); sees its core only through the `Host` trait | name actors, the handler glue, the system actor or membership |
 //! | `cluster/` | membership (`membership/machine.rs`, sans-IO, driven by the control thread), monitors and links (the per-core watch table, sans-IO), the system actor (remote spawn, lookup, watch requests); later supervision, registry, groups, virtual actors | be on the path of an ordinary message |
+//! | `supervision/` | [`Supervisor`]: child specs, strategies, restart types, intensity, backoff, ordered stop (`policy.rs` sans-IO) | detect failures other than through monitors, or block its core waiting for a child |
 //! | `node/` | [`Node`] start and shutdown, [`NodeHandle`] (the node from any thread), the answers of cross-thread requests | touch a core's actors except through its inbox |
 //! | `config/` | [`Config`], the builder and the `COREMESH_*` environment | fall back silently on a bad value |
 //! | `metrics/` | the Prometheus endpoint (`COREMESH_METRICS`, off by default): per-core histograms and per-peer counters written only by their core, the text format, the HTTP thread; metric names in README's "Metrics" | cost more than a branch per message when off, or allocate or lock per message when on |
@@ -31,7 +32,7 @@
 //!
 //! The parts depend on each other in this order, lower on higher never:
 //! leaves → `sync/`, `config/` → `transport/` → `core/` and `actor/` →
-//! `cluster/` → `node/`. Three cycles remain, named here because each is the
+//! `cluster/` → `node/` → `supervision/`. Three cycles remain, named here because each is the
 //! shape of the thing and not an accident:
 //! - **`actor/` ⇄ `core/`**: the actor API is the front of the per-core
 //!   runtime ([`Ctx`] and `ActorRef::tell` call the core; the core runs
@@ -291,6 +292,13 @@
 //!   retry queue full, is dropped, counted (`watch_messages_dropped`) and
 //!   logged (`tests/watch_retry.rs`); a watch request that cannot reach its
 //!   node is reported as a down (`NoConnection`, or `NodeDown` for a node gone).
+//! - Supervision ([`Supervisor`], `supervision/`) is built on these monitors:
+//!   strategies, restart types, intensity (giving up stops the supervisor with
+//!   [`StopReason::RestartIntensity`]), backoff, and a stop in reverse start
+//!   order bounded per child (`tests/supervision.rs`). A child on another core
+//!   that stops before its supervisor's monitor reaches it is reported
+//!   `NoActor` and counted as a failure (also for a transient child). The
+//!   hand-written form, one restart rule and nothing else:
 //!
 //! ```
 //! use coremesh::{Actor, ActorDown, ActorRef, ArchivedActorDown, Ctx, Handler};
@@ -430,6 +438,7 @@ pub mod logs;
 mod metrics;
 mod node;
 pub mod stats;
+pub mod supervision;
 mod sync;
 pub mod time;
 mod transport;
@@ -461,6 +470,7 @@ pub use node::answers::{ForeignAsk, Lookup, LookupWaiting, RemoteSpawning, Timed
 pub use node::handle::NodeHandle;
 pub use node::Node;
 pub use stats::NodeStats;
+pub use supervision::Supervisor;
 
 /// The fingerprint of the frame format and handshake layout this build speaks
 /// (`wire::FORMAT_HASH`), sent in every Hello; a peer with another value is refused

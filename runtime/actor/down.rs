@@ -61,6 +61,15 @@ pub enum DownReason {
     /// to this one, or its path stayed full (`LinkFull`, `RingFull`) for
     /// longer than the request is retried.
     NoConnection,
+    /// It was a supervisor and gave up: more than `max_restarts` restarts
+    /// of its children within `within_ms`
+    /// ([`StopReason::RestartIntensity`]).
+    RestartIntensity {
+        /// The supervisor's restart limit.
+        max_restarts: u32,
+        /// The window of that limit, in milliseconds.
+        within_ms: u64,
+    },
 }
 
 impl DownReason {
@@ -84,6 +93,9 @@ impl From<&StopReason> for DownReason {
             },
             StopReason::NodeShutdown => DownReason::NodeShutdown,
             StopReason::LinkedFailure { actor, .. } => DownReason::LinkedFailure { actor: *actor },
+            StopReason::RestartIntensity { max_restarts, within_ms } => {
+                DownReason::RestartIntensity { max_restarts: *max_restarts, within_ms: *within_ms }
+            }
         }
     }
 }
@@ -109,6 +121,12 @@ impl ArchivedDownReason {
             ArchivedDownReason::NodeDown => DownReason::NodeDown,
             ArchivedDownReason::NoActor => DownReason::NoActor,
             ArchivedDownReason::NoConnection => DownReason::NoConnection,
+            ArchivedDownReason::RestartIntensity { max_restarts, within_ms } => {
+                DownReason::RestartIntensity {
+                    max_restarts: max_restarts.to_native(),
+                    within_ms: within_ms.to_native(),
+                }
+            }
         }
     }
 }

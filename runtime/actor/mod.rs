@@ -27,7 +27,7 @@ use down::DownReason;
 /// Why an actor stopped. Given to [`Actor::stopped`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
-    /// The actor called [`Ctx::stop`].
+    /// The actor called [`Ctx::stop`], or its supervisor stopped it.
     Normal,
     /// [`Actor::started`] returned an error.
     InitFailed(String),
@@ -54,6 +54,15 @@ pub enum StopReason {
         actor: ActorId,
         /// Why it stopped.
         reason: DownReason,
+    },
+    /// A [`Supervisor`](crate::supervision::Supervisor) restarted its children
+    /// more than `max_restarts` times within `within_ms` and gave up (its
+    /// children were stopped first).
+    RestartIntensity {
+        /// The supervisor's restart limit.
+        max_restarts: u32,
+        /// The window of that limit, in milliseconds.
+        within_ms: u64,
     },
 }
 
