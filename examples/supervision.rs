@@ -50,7 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     coremesh::logs::init_from_env()?;
     // The told panic is the point of the example: print it as one line.
     std::panic::set_hook(Box::new(|info| eprintln!("  (panic: {info})")));
-    let node = Node::start(Config::from_env()?)?;
+    // One node that joins no cluster: development mode, so no cookie is needed.
+    let node = Node::start(Config::builder().dev_mode(true).build()?)?;
     let last = CoreId(u16::try_from(node.cores() - 1)?);
     let ms = Duration::from_millis;
     let (tx, events) = mpsc::channel();

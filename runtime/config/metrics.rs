@@ -89,6 +89,7 @@ mod tests {
         let vars = vars.to_vec();
         Config::builder()
             .allowed_cpus([0])
+            .dev_mode(true)
             .env_source(move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
             .build()
     }
@@ -100,6 +101,7 @@ mod tests {
         assert_eq!(on.metrics_addr(), Some("127.0.0.1:9100".parse().unwrap()));
         let given = Config::builder()
             .allowed_cpus([0])
+            .dev_mode(true)
             .env_source(|k| (k == "COREMESH_METRICS").then(|| "bad".to_owned()))
             .metrics("[::1]:0".parse().unwrap())
             .build()
