@@ -10,7 +10,7 @@ const MS: Duration = Duration::from_millis(1);
 
 #[test]
 fn restart_types_follow_otp() {
-    let failure = DownReason::Panicked { message: "boom".into(), type_id: 1 };
+    let failure = DownReason::Panicked { message: "boom".into(), type_id: 1, message_type: None };
     assert!(Restart::Permanent.restarts_after(&DownReason::Normal));
     assert!(Restart::Permanent.restarts_after(&failure));
     assert!(!Restart::Transient.restarts_after(&DownReason::Normal));
