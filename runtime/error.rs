@@ -279,6 +279,14 @@ pub enum SpawnError {
         /// How long the caller waited.
         waited: std::time::Duration,
     },
+    /// The core's inbox of commands from other threads is full (it holds
+    /// `INBOX_COMMANDS_MAX` commands, or frames for a full path wait there):
+    /// nothing was queued; try again later.
+    #[error("the inbox of {core} is full; nothing was queued, try again later")]
+    InboxFull {
+        /// The core.
+        core: CoreId,
+    },
     /// The closure given to `run_on` (or the task of `spawn_task_on`)
     /// panicked; the core runs on.
     #[error("the code run on {core} panicked: {message}")]
@@ -391,6 +399,13 @@ pub enum ConnectError {
         addr: std::net::SocketAddr,
         /// What was wrong.
         reason: String,
+    },
+    /// Core 0's inbox of commands from other threads is full: nothing was
+    /// queued; try again later.
+    #[error("the inbox of {core} is full; the connect was not queued, try again later")]
+    InboxFull {
+        /// The core (core 0 dials).
+        core: crate::ids::CoreId,
     },
     /// TLS failed (TLS on here or on the peer): the peer's certificate was refused,
     /// the peer refused this node's, or only one of the two speaks TLS; the text

@@ -267,3 +267,42 @@ fn a_blocking_wait_gives_up_at_its_timeout() {
     assert_eq!(node.run_on(CoreId(0), || 7).wait(), Ok(7));
     node.shutdown().expect("clean shutdown");
 }
+
+#[test]
+fn run_on_and_connect_to_a_full_inbox_say_so() {
+    // Regression: a full inbox was reported as `NodeStopped` for run_on,
+    // spawn_task_on and connect, although the node ran on.
+    let node = node();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    // Core 0 is held busy (a blocking closure, for this test only) while its
+    // inbox fills with commands.
+    let _busy = node.run_on(CoreId(0), move || {
+        let _ = held.recv_timeout(Duration::from_secs(30));
+    });
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut queued = 0;
+    let full = loop {
+        let ran = ran.clone();
+        // A zero timeout: a queued command answers `Timeout` at once (and
+        // still runs later); a refused one its error.
+        let r = node
+            .run_on(CoreId(0), move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+            .timeout(Duration::ZERO)
+            .wait();
+        match r {
+            Err(coremesh::SpawnError::Timeout { .. }) => queued += 1,
+            other => break other,
+        }
+        assert!(queued <= 1 << 20, "the inbox never filled");
+    };
+    assert_eq!(full, Err(coremesh::SpawnError::InboxFull { core: CoreId(0) }));
+    let connect = node.connect("127.0.0.1:9".parse().unwrap()).timeout(SECOND).wait();
+    assert_eq!(connect, Err(coremesh::ConnectError::InboxFull { core: CoreId(0) }));
+    release.send(()).unwrap();
+    // Every queued command still runs once the core is free.
+    assert!(wait_until(30 * SECOND, || ran.load(Ordering::SeqCst) == queued), "queued commands were lost");
+    assert!(!node.is_stopping());
+    node.shutdown().unwrap();
+}

@@ -96,6 +96,16 @@ impl NodeHandle {
         Ok(())
     }
 
+    /// Why `command` refused: the node is stopping (`stopped`), else the
+    /// core's inbox is full (`full`); the core number was checked before.
+    fn refused<E>(&self, stopped: E, full: E) -> E {
+        if self.shared.stopping.is_set() {
+            stopped
+        } else {
+            full
+        }
+    }
+
     /// How long a blocking `wait` waits by default: the node's ask timeout.
     fn wait_timeout(&self) -> Duration {
         Duration::from_millis(self.shared.config.ask_timeout_ms())
@@ -150,7 +160,7 @@ impl NodeHandle {
         }));
         match self.command(core, cmd) {
             Ok(()) => Waiting::new(rx, SpawnError::NodeStopped, self.wait_timeout()),
-            Err(_) => Waiting::failed(SpawnError::NodeStopped),
+            Err(_) => Waiting::failed(self.refused(SpawnError::NodeStopped, SpawnError::InboxFull { core })),
         }
     }
 
@@ -171,7 +181,7 @@ impl NodeHandle {
         }));
         match self.command(core, cmd) {
             Ok(()) => Waiting::new(rx, SpawnError::NodeStopped, self.wait_timeout()),
-            Err(_) => Waiting::failed(SpawnError::NodeStopped),
+            Err(_) => Waiting::failed(self.refused(SpawnError::NodeStopped, SpawnError::InboxFull { core })),
         }
     }
 
@@ -309,7 +319,9 @@ impl NodeHandle {
             Ok(()) => {
                 Waiting::new(rx, ConnectError::NodeStopped, self.connect_timeout() + self.wait_timeout())
             }
-            Err(_) => Waiting::failed(ConnectError::NodeStopped),
+            Err(_) => Waiting::failed(
+                self.refused(ConnectError::NodeStopped, ConnectError::InboxFull { core: CoreId(0) }),
+            ),
         }
     }
 
